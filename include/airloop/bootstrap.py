@@ -1,0 +1,59 @@
+"""Create the project-local state folder and its secrets (``make setup``). Idempotent.
+
+Writes, under ``$AIRFLOW_HOME`` (git-ignored): ``secrets.env`` (Fernet key, API secret key, JWT secret)
+as ``export KEY=VALUE`` lines that both make and bash read, and the simple auth manager's password file
+with a random admin password. Existing secrets are kept, so encrypted connections stay readable.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import secrets
+import sys
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+SECRET_VARS = ("AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API__SECRET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET")
+
+
+def _new_secret(name: str) -> str:
+    if name == "AIRFLOW__CORE__FERNET_KEY":
+        return base64.urlsafe_b64encode(os.urandom(32)).decode()
+    return secrets.token_urlsafe(32)
+
+
+def ensure_state(airflow_home: Path) -> dict[str, str]:
+    """Make ``airflow_home`` with generated secrets and an admin password; return the secrets."""
+    airflow_home.mkdir(parents=True, exist_ok=True)
+    env_file = airflow_home / "secrets.env"
+    values: dict[str, str] = {}
+    if env_file.exists():
+        for line in env_file.read_text().splitlines():
+            if line.startswith("export ") and "=" in line:
+                key, value = line[len("export "):].split("=", 1)
+                values[key] = value
+    for name in SECRET_VARS:
+        values.setdefault(name, _new_secret(name))
+    env_file.write_text("".join(f"export {k}={v}\n" for k, v in values.items()))
+    env_file.chmod(0o600)
+    passwords = airflow_home / "simple_auth_manager_passwords.json"
+    if not passwords.exists():
+        passwords.write_text(json.dumps({"admin": secrets.token_urlsafe(12)}))
+        passwords.chmod(0o600)
+    return values
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    home = Path(os.environ.get("AIRFLOW_HOME", Path.cwd() / ".airloop" / "airflow"))
+    ensure_state(home)
+    logger.info("state ready in %s (admin password: %s)", home, home / "simple_auth_manager_passwords.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

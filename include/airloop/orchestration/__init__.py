@@ -1,0 +1,58 @@
+"""Airflow glue shared by the DAG files: reliability defaults, Asset contracts, the use case's calendar.
+
+This is the one part of the library that imports Airflow, and only ``airflow.sdk`` (light). Task bodies
+live in ``airloop.orchestration.tasks`` and import the heavy libraries when a task runs, never when a DAG
+file is parsed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from airflow.sdk import Asset, CronDataIntervalTimetable
+
+OWNER = "airloop"
+
+DEFAULT_ARGS = {
+    "owner": OWNER,
+    "retries": 2,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+    "execution_timeout": timedelta(minutes=30),
+}
+
+VALIDATED_ZONE = Asset(name="airloop_validated_zone", uri="x-airloop://lake/validated", group="airloop")
+"""Emitted when days land in the validated zone; ``extra`` lists them (``validated_days``)."""
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """When the use case's DAGs run: taken from its declaration, so DAG files stay generic."""
+
+    use_case: str
+    schedule: str
+    start: datetime
+    end: datetime | None
+    timezone: str
+
+    def timetable(self) -> CronDataIntervalTimetable:
+        """Cron in the use case's timezone, with data intervals: run N covers exactly one local day."""
+        return CronDataIntervalTimetable(self.schedule, timezone=self.timezone)
+
+
+def use_case_calendar() -> Calendar:
+    """Read the declared calendar of the configured use case (pydantic only; no I/O, no network)."""
+    from airloop.usecases import load_use_case
+
+    use_case = load_use_case(os.environ.get("AIRLOOP_USE_CASE", "flights"))
+    zone = ZoneInfo(use_case.timezone)
+    start = datetime(use_case.start_date.year, use_case.start_date.month, use_case.start_date.day, tzinfo=zone)
+    end = None
+    if use_case.end_date is not None:
+        last = use_case.end_date
+        end = datetime(last.year, last.month, last.day, tzinfo=zone)
+    return Calendar(use_case.name, use_case.schedule, start, end, use_case.timezone)

@@ -1,0 +1,101 @@
+"""Bodies of the Airflow tasks, as plain functions of plain arguments.
+
+Each resolves the settings, the use case, the source adapter and the lake when it runs, then calls the
+domain library. They return small JSON-able values (XComs) and raise the Airflow exceptions that decide
+a task's state, which is why they live beside the DAG glue rather than in the domain modules.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+logger = logging.getLogger(__name__)
+
+
+def _runtime() -> tuple[Any, Any, Any]:
+    from airloop.lake import Lake
+    from airloop.settings import load_settings
+    from airloop.usecases import load_use_case
+
+    settings = load_settings()
+    return settings, load_use_case(settings.use_case), Lake(settings.lake)
+
+
+def plan_days(
+    params: dict[str, Any], interval_start: datetime | None, interval_end: datetime | None
+) -> list[list[str]]:
+    """The days this run ingests, in chunks.
+
+    ``first_day..last_day`` from params when given; else the run's data interval (a scheduled run: one
+    local day); else, for a manual run at instant T (Airflow 3 gives it an empty interval at T), the
+    last complete local day before T. A run with neither dates nor interval fails with a clear message.
+    """
+    from airloop.intervals import chunk, day_range, days_in_interval, last_complete_day
+
+    settings, use_case, _ = _runtime()
+    first, last = params.get("first_day"), params.get("last_day")
+    if first or last:
+        if not (first and last):
+            raise AirflowFailException("give both first_day and last_day (YYYY-MM-DD), or neither")
+        days = day_range(date.fromisoformat(first), date.fromisoformat(last))
+    elif interval_start is None or interval_end is None:
+        raise AirflowFailException("this run has no data interval: pass first_day and last_day (YYYY-MM-DD)")
+    elif interval_end > interval_start:
+        days = days_in_interval(interval_start, interval_end, use_case.timezone)
+    else:
+        days = [last_complete_day(interval_start, use_case.timezone)]
+    size = int(params.get("chunk_days") or settings.ingest.chunk_days)
+    chunks = chunk(days, size)
+    logger.info("ingesting %d day(s) %s..%s in %d chunk(s)", len(days), days[0], days[-1], len(chunks))
+    return chunks
+
+
+def extract_days(days: list[str]) -> list[str]:
+    """Extract each day into the raw zone; return the days (they feed the validation task)."""
+    from airloop.ingest import extract_day
+    from airloop.sources import make_source
+
+    settings, use_case, lake = _runtime()
+    source = make_source(settings.source.kind, settings.source.path)
+    for ds in days:
+        extract_day(use_case, source, lake, date.fromisoformat(ds))
+    return days
+
+
+def validate_days(days: list[str]) -> list[dict[str, Any]]:
+    """Validate each day in order; publish or quarantine it. Never fails on bad data (see ``check``)."""
+    from airloop.ingest import validate_day
+
+    _, use_case, lake = _runtime()
+    return [validate_day(use_case, lake, date.fromisoformat(ds)).to_dict() for ds in days]
+
+
+def flatten(results: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return sorted((r for chunk in results for r in chunk), key=lambda r: r["ds"])
+
+
+def asset_extra(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The Asset event's ``extra``; skips the task (no event) when no day was validated."""
+    from airloop.ingest import summarize
+
+    _, use_case, _ = _runtime()
+    summary = summarize(results, use_case.primary_source)
+    if not summary["validated"]:
+        raise AirflowSkipException("no day was validated: no Asset event")
+    return {k: summary[k] for k in ("validated_days", "validated", f"{use_case.primary_source}_rows")}
+
+
+def check_quarantine(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Fail (without retry: the data will not change by itself) when any day was quarantined."""
+    from airloop.ingest import failure_message, summarize
+
+    _, use_case, _ = _runtime()
+    summary = summarize(results, use_case.primary_source)
+    logger.info("ingestion summary: %s", {k: v for k, v in summary.items() if not k.endswith("_days")})
+    if summary["quarantined"]:
+        raise AirflowFailException(failure_message(results))
+    return summary

@@ -1,0 +1,93 @@
+"""One typed settings object for the whole platform.
+
+Every value comes from an ``AIRLOOP_*`` environment variable (nested with ``__``, e.g.
+``AIRLOOP_SOURCE__KIND=folder``) or falls back to an embedded default that runs on one laptop:
+SQLite, local folders, local processes. ``AIRLOOP_ENV=production`` selects the production resource set
+(PostgreSQL, Redis, Celery); there a missing secret is an error, never an empty string.
+
+Settings are read when a task runs (``load_settings()``), never when a DAG file is parsed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+"""The repository root (``include/airloop/settings.py`` -> two levels up)."""
+
+
+class SourceSettings(BaseModel):
+    """Where raw records come from.
+
+    ``replay`` presents the vendored demo data set as an operational system that yields one data interval at
+    a time; ``folder`` reads a folder of Parquet/CSV files ("bring your own data").
+    """
+
+    kind: Literal["replay", "folder"] = "replay"
+    path: Path = PROJECT_ROOT / "include" / "data" / "nycflights13"
+
+
+class IngestSettings(BaseModel):
+    """Knobs of the ingestion DAG."""
+
+    chunk_days: int = Field(31, ge=1, description="Days per mapped task when a date range is ingested.")
+    max_parallel_chunks: int = Field(2, ge=1, description="Mapped chunks that run at once (2 cores here).")
+
+
+class Settings(BaseSettings):
+    """Airloop's configuration. See README "Configuration" for the table of variables."""
+
+    model_config = SettingsConfigDict(env_prefix="AIRLOOP_", env_nested_delimiter="__", extra="ignore")
+
+    env: Literal["local", "production"] = "local"
+    use_case: str = "flights"
+    home: Path = PROJECT_ROOT / ".airloop"
+    """State folder (git-ignored): lake, MLflow store, Feast registry, Airflow home."""
+
+    lake_dir: Path | None = None
+    """Data lake root; defaults to ``<home>/lake``."""
+
+    source: SourceSettings = SourceSettings()
+    ingest: IngestSettings = IngestSettings()
+
+    mlflow_tracking_uri: str | None = None
+    """Defaults to SQLite under ``home`` locally; must be set in production."""
+    feast_repo: Path = PROJECT_ROOT / "include" / "feature_repo"
+    serving_url: str = "http://127.0.0.1:3000"
+
+    postgres_dsn: SecretStr | None = None
+    redis_url: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _resolve(self) -> Settings:
+        if self.lake_dir is None:
+            self.lake_dir = self.home / "lake"
+        if self.env == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("AIRLOOP_POSTGRES_DSN", self.postgres_dsn),
+                    ("AIRLOOP_REDIS_URL", self.redis_url),
+                    ("AIRLOOP_MLFLOW_TRACKING_URI", self.mlflow_tracking_uri),
+                )
+                if value is None or (isinstance(value, SecretStr) and not value.get_secret_value())
+            ]
+            if missing:
+                raise ValueError(f"AIRLOOP_ENV=production needs {', '.join(missing)} to be set")
+        elif self.mlflow_tracking_uri is None:
+            self.mlflow_tracking_uri = f"sqlite:///{self.home / 'mlflow' / 'mlflow.db'}"
+        return self
+
+    @property
+    def lake(self) -> Path:
+        assert self.lake_dir is not None  # set by the validator
+        return self.lake_dir
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment now (cheap; never cached, so tests can change them)."""
+    return Settings()

@@ -1,0 +1,155 @@
+"""The shape of a use-case declaration.
+
+A use case is data, not code: its sources and their columns, the event timestamp, entity keys, the label,
+which columns are known before the event and which must never reach a model, and the validation rules.
+The generic platform (ingestion, validation, later features/training/drift) reads only this declaration,
+so onboarding a second use case means writing a new declaration module, not new DAG code.
+
+This module imports pydantic only: DAG files may read a declaration while they are parsed.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+DType = Literal["int64", "float64", "string", "timestamp"]
+Severity = Literal["critical", "warning"]
+
+
+class Column(BaseModel):
+    """One column of a source and the rules its values obey.
+
+    ``max_null_share`` is the tolerated share of nulls (0 = required). ``mostly`` relaxes the value rules
+    (range, set, regex) for real data with a few known bad records; it never relaxes dtype or nulls.
+    """
+
+    name: str
+    dtype: DType
+    description: str = ""
+    max_null_share: float = Field(0.0, ge=0.0, le=1.0)
+    min_value: float | None = None
+    max_value: float | None = None
+    allowed: list[str] | None = None
+    regex: str | None = None
+    clock_time: bool = False
+    """An ``HHMM`` integer clock time (0..2359, minutes < 60); ``allow_2400`` for end-of-day times."""
+    allow_2400: bool = False
+    mostly: float = Field(1.0, gt=0.0, le=1.0)
+
+
+class Reference(BaseModel):
+    """Values of ``column`` must appear in ``to_source.to_column`` of the same interval's snapshot."""
+
+    column: str
+    to_source: str
+    to_column: str
+    extra_values: list[str] = []
+    """Codes known to be valid though absent from the referenced table (documented per use case)."""
+    mostly: float = Field(1.0, gt=0.0, le=1.0)
+
+
+class RowCountRule(BaseModel):
+    """Rows per interval: absolute bounds and, where history exists, bounds relative to it.
+
+    The relative rule compares with the median row count of up to ``history_days`` earlier validated
+    intervals; it is evaluated only when at least ``min_history`` of them exist.
+    """
+
+    min_rows: int = 1
+    max_rows: int | None = None
+    severity: Severity = "critical"
+    history_days: int = 14
+    min_history: int = 3
+    history_low: float | None = None
+    history_high: float | None = None
+
+
+class Source(BaseModel):
+    """One table the use case reads.
+
+    ``event`` sources are sliced by ``event_timestamp`` into data intervals; ``dimension`` sources are
+    reference tables taken as a whole snapshot per interval.
+    """
+
+    name: str
+    kind: Literal["event", "dimension"]
+    description: str = ""
+    event_timestamp: str | None = None
+    key: list[str]
+    columns: list[Column]
+    references: list[Reference] = []
+    row_count: RowCountRule = RowCountRule()
+
+    @model_validator(mode="after")
+    def _check(self) -> Source:
+        names = {c.name for c in self.columns}
+        if self.kind == "event" and self.event_timestamp not in names:
+            raise ValueError(f"source {self.name}: event_timestamp must be one of its columns")
+        if missing := [k for k in self.key if k not in names]:
+            raise ValueError(f"source {self.name}: key columns {missing} are not declared columns")
+        return self
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+class Label(BaseModel):
+    """The prediction target, stated in words and as a rule the library applies."""
+
+    name: str
+    source: str
+    definition: str
+    delay_column: str
+    threshold_minutes: float
+    cancelled_when_null: str
+    """Column whose null marks a cancelled event (e.g. ``dep_time``)."""
+    positive_statuses: list[Literal["delayed", "cancelled", "diverted"]]
+
+
+class UseCase(BaseModel):
+    """A whole use case: what arrives, how it is checked, and what the model may see."""
+
+    name: str
+    description: str
+    timezone: str
+    """Data intervals are calendar days in this timezone (Hive partitions ``ds=YYYY-MM-DD``)."""
+    start_date: date
+    end_date: date | None = None
+    """Last day the source can hold (a replayed history); ``None`` for a live operational source."""
+    schedule: str = "@daily"
+    sources: list[Source]
+    primary_source: str
+    entities: dict[str, list[str]]
+    """Entity name -> key columns (e.g. ``route: [origin, dest]``)."""
+    label: Label
+    known_before_event: list[str]
+    forbidden_inputs: list[str]
+    """Columns that leak the outcome and must never be model inputs."""
+    model_name: str
+
+    @model_validator(mode="after")
+    def _check(self) -> UseCase:
+        names = [s.name for s in self.sources]
+        if self.primary_source not in names:
+            raise ValueError(f"primary_source {self.primary_source!r} is not a declared source")
+        for source in self.sources:
+            for ref in source.references:
+                if ref.to_source not in names:
+                    raise ValueError(f"{source.name}.{ref.column} references unknown source {ref.to_source}")
+        leaking = set(self.known_before_event) & set(self.forbidden_inputs)
+        if leaking:
+            raise ValueError(f"columns both known-before-event and forbidden: {sorted(leaking)}")
+        return self
+
+    def source(self, name: str) -> Source:
+        try:
+            return next(s for s in self.sources if s.name == name)
+        except StopIteration:
+            raise KeyError(f"use case {self.name} has no source {name!r}") from None
+
+    def ordered_sources(self) -> list[Source]:
+        """Sources in validation order: referenced (dimension) sources before those that reference them."""
+        return sorted(self.sources, key=lambda s: (bool(s.references), s.kind == "event", s.name))

@@ -1,0 +1,123 @@
+"""Test-wide set-up: an isolated, project-local Airflow (SQLite) and a fresh lake per test.
+
+Environment variables are set here, before any test module imports Airflow, so Airflow reads this
+project's airflow.cfg with a test home (``.airloop/test``) instead of a developer's state.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_HOME = ROOT / ".airloop" / "test"
+
+os.environ["AIRLOOP_ROOT"] = str(ROOT)
+os.environ["AIRFLOW_CONFIG"] = str(ROOT / "airflow.cfg")
+os.environ["AIRFLOW_HOME"] = str(TEST_HOME / "airflow")
+os.environ["AIRLOOP_HOME"] = str(TEST_HOME / "state")
+os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", base64.urlsafe_b64encode(b"airloop-tests-only-key-32-bytes!").decode())
+os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "airloop-tests-only")
+os.environ.setdefault("AIRFLOW__API__SECRET_KEY", "airloop-tests-only")
+os.environ["GX_ANALYTICS_ENABLED"] = "false"
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+
+DATA = ROOT / "include" / "data" / "nycflights13"
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A freshly migrated Airflow metadata DB for this test session (SQLite under .airloop/test)."""
+    home = Path(os.environ["AIRFLOW_HOME"])
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    airflow = Path(sys.executable).with_name("airflow")
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+    return home
+
+
+@pytest.fixture()
+def airloop_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the settings at an empty state folder (lake, stores) for one test."""
+    home = tmp_path / "airloop"
+    monkeypatch.setenv("AIRLOOP_HOME", str(home))
+    monkeypatch.delenv("AIRLOOP_LAKE_DIR", raising=False)
+    return home
+
+
+# -- a fake external data source: a folder of files holding real days, optionally corrupted ---------------
+
+def _real_day(ds: str) -> dict:
+    from datetime import date
+
+    from airloop.intervals import DayInterval
+    from airloop.sources import ReplaySource
+    from airloop.usecases import load_use_case
+
+    use_case = load_use_case("flights")
+    interval = DayInterval(date.fromisoformat(ds), use_case.timezone)
+    return {s.name: ReplaySource(DATA).extract(s, interval) for s in use_case.sources}
+
+
+def _dup(frame):
+    import pandas as pd
+
+    return pd.concat([frame, frame.head(10)], ignore_index=True)
+
+
+def _set(column, rows, value):
+    def apply(frame):
+        frame = frame.copy()
+        frame[column] = frame[column].astype(object) if isinstance(value, str) or value is None else frame[column]
+        frame.loc[frame.index[:rows], column] = value
+        return frame
+    return apply
+
+
+# name -> (source, how to corrupt its frame, text the failure report must contain)
+CORRUPTIONS = {
+    "missing_column": ("flights", lambda f: f.drop(columns=["carrier"]), "carrier: column must exist"),
+    "wrong_dtype": ("flights", lambda f: f.assign(distance=f.distance.astype(str)), "distance: dtype must be one of"),
+    "null_key": ("flights", _set("carrier", 3, None), "carrier: values must not be null -> 3 of "),
+    "out_of_range": ("flights", _set("distance", 5, -100), "distance: values must lie in [1.0, 6000.0] -> 5 of "),
+    "duplicated_flights": ("flights", _dup, "key ['year', 'month', 'day', 'carrier', 'flight', 'origin'] must be unique"),
+    "empty_day": ("flights", lambda f: f.head(0), "row count must lie in [1, 3000] -> observed 0"),
+    "unknown_airport": ("flights", _set("origin", 2, "XXX"), "origin: values must be in the allowed set -> 2 of "),
+    "unknown_destination": ("flights", _set("dest", 4, "ZZZ"), "dest: known in airports.faa -> 4 of "),
+    "implausible_weather": ("weather", _set("temp", 30, 500.0), "temp: values must lie in [-40.0, 130.0] -> 30 of"),
+    "not_parquet": ("flights", None, "flights.input must be a readable table -> flights.parquet is not a readable Parquet"),
+}
+
+
+@pytest.fixture()
+def source_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Write real days as a folder source (one Parquet per source) and point the settings at it.
+
+    Returns ``write(ds, corruption=None)``; a corruption name from ``CORRUPTIONS`` damages that day.
+    """
+    root = tmp_path / "source"
+    monkeypatch.setenv("AIRLOOP_SOURCE__KIND", "folder")
+    monkeypatch.setenv("AIRLOOP_SOURCE__PATH", str(root))
+
+    def write(ds: str, corruption: str | None = None) -> Path:
+        tables = _real_day(ds)
+        for name, frame in tables.items():
+            folder = root / name / f"ds={ds}"
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / "part.parquet"
+            if corruption and CORRUPTIONS[corruption][0] == name:
+                damage = CORRUPTIONS[corruption][1]
+                if damage is None:
+                    (folder / "flights.parquet").write_bytes(b"PAR1? no: a CSV export renamed by mistake\n1,2,3\n")
+                    continue
+                frame = damage(frame)
+            frame.to_parquet(target, index=False)
+        return root
+
+    return write

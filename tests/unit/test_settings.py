@@ -1,0 +1,51 @@
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from airloop.settings import PROJECT_ROOT, load_settings
+
+
+def test_embedded_defaults(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRLOOP_HOME", str(tmp_path))
+    settings = load_settings()
+    assert settings.env == "local"
+    assert settings.lake == tmp_path / "lake"
+    assert settings.mlflow_tracking_uri == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
+    assert settings.source.kind == "replay"
+    assert settings.source.path == PROJECT_ROOT / "include" / "data" / "nycflights13"
+
+
+def test_nested_environment_overrides(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIRLOOP_SOURCE__KIND", "folder")
+    monkeypatch.setenv("AIRLOOP_SOURCE__PATH", str(tmp_path))
+    monkeypatch.setenv("AIRLOOP_LAKE_DIR", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("AIRLOOP_INGEST__CHUNK_DAYS", "7")
+    settings = load_settings()
+    assert settings.source.kind == "folder" and settings.source.path == Path(tmp_path)
+    assert settings.lake == tmp_path / "elsewhere"
+    assert settings.ingest.chunk_days == 7
+
+
+def test_bad_value_is_an_error(monkeypatch):
+    monkeypatch.setenv("AIRLOOP_SOURCE__KIND", "ftp")
+    with pytest.raises(ValidationError):
+        load_settings()
+
+
+def test_production_requires_its_secrets(monkeypatch):
+    monkeypatch.setenv("AIRLOOP_ENV", "production")
+    monkeypatch.setenv("AIRLOOP_POSTGRES_DSN", "")
+    with pytest.raises(ValidationError, match="AIRLOOP_POSTGRES_DSN.*AIRLOOP_REDIS_URL.*AIRLOOP_MLFLOW_TRACKING_URI"):
+        load_settings()
+
+
+def test_production_profile(monkeypatch):
+    monkeypatch.setenv("AIRLOOP_ENV", "production")
+    monkeypatch.setenv("AIRLOOP_POSTGRES_DSN", "postgresql://airloop@127.0.0.1:5432/airloop")
+    monkeypatch.setenv("AIRLOOP_REDIS_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("AIRLOOP_MLFLOW_TRACKING_URI", "postgresql://airloop@127.0.0.1:5432/mlflow")
+    settings = load_settings()
+    assert settings.env == "production"
+    assert settings.postgres_dsn.get_secret_value().startswith("postgresql://")
+    assert "5432/airloop" not in repr(settings)  # the DSN (which may carry a password) is not printed

