@@ -11,6 +11,8 @@ publishes complete days to the validated zone, or moves the whole day to quarant
 
 **History in one run**: trigger with params `first_day`/`last_day` (YYYY-MM-DD) to ingest a range;
 it is split into `chunk_days` chunks that run as mapped tasks in parallel. Re-running a day replaces it.
+Catch-up (`AIRLOOP_INGEST__CATCHUP=true`) and `airflow backfill create` also work: every run is keyed
+on its own data interval.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ CALENDAR = use_case_calendar()
     schedule=CALENDAR.timetable(),
     start_date=CALENDAR.start,
     end_date=CALENDAR.end,
-    catchup=True,
+    catchup=CALENDAR.catchup,
     max_active_runs=2,
     default_args=DEFAULT_ARGS,
     tags=["airloop", "ingestion", CALENDAR.use_case],
@@ -45,13 +47,13 @@ def ingest_validate() -> None:
 
         return plan_days(params, data_interval_start, data_interval_end)
 
-    @task(max_active_tis_per_dagrun=2)
+    @task(max_active_tis_per_dagrun=CALENDAR.max_parallel_chunks)
     def extract(days: list[str]) -> list[str]:
         from airloop.orchestration.tasks import extract_days
 
         return extract_days(days)
 
-    @task(max_active_tis_per_dagrun=2)
+    @task(max_active_tis_per_dagrun=CALENDAR.max_parallel_chunks)
     def validate_and_publish(days: list[str]) -> list[dict]:
         from airloop.orchestration.tasks import validate_days
 

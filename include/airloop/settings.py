@@ -36,6 +36,8 @@ class IngestSettings(BaseModel):
 
     chunk_days: int = Field(31, ge=1, description="Days per mapped task when a date range is ingested.")
     max_parallel_chunks: int = Field(2, ge=1, description="Mapped chunks that run at once (2 cores here).")
+    catchup: bool = Field(
+        False, description="Let the scheduler create a run for every past day once the DAG is unpaused.")
 
 
 class Settings(BaseSettings):

@@ -195,8 +195,32 @@ def _batch_definition() -> Any:
     return asset.add_batch_definition_whole_dataframe("whole_interval")
 
 
+_SNAPSHOT_REPORTS: dict[tuple[str, int, tuple[int, ...]], SourceReport] = {}
+
+
 def validate_frame(frame: pd.DataFrame, source: Source, context: ValidationContext) -> SourceReport:
-    """Validate ``frame`` (already ``prepare``d) against the declaration; never raises on bad data."""
+    """Validate ``frame`` (already ``prepare``d) against the declaration; never raises on bad data.
+
+    A dimension snapshot identical to one already validated in this process (same declaration, same
+    content, same row history) gets that report again: its rules do not depend on the interval, and a
+    reference table that did not change need not cost a GX run every day.
+    """
+    if source.kind == "dimension":
+        key = (source.model_dump_json(), _content_hash(frame), tuple(context.row_history))
+        if key not in _SNAPSHOT_REPORTS:
+            if len(_SNAPSHOT_REPORTS) > 64:
+                _SNAPSHOT_REPORTS.clear()
+            _SNAPSHOT_REPORTS[key] = _run_gx(frame, source, context)
+        return _SNAPSHOT_REPORTS[key]
+    return _run_gx(frame, source, context)
+
+
+def _content_hash(frame: pd.DataFrame) -> int:
+    values = int(pd.util.hash_pandas_object(frame, index=False).sum()) if len(frame) else 0
+    return hash((values, tuple(frame.columns), tuple(str(t) for t in frame.dtypes)))
+
+
+def _run_gx(frame: pd.DataFrame, source: Source, context: ValidationContext) -> SourceReport:
     import great_expectations as gx
 
     suite = gx.ExpectationSuite(name=f"{source.name}_{context.interval.ds}",

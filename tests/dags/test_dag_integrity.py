@@ -73,7 +73,7 @@ def test_reliability_defaults(dagbag):
 
 def test_ingest_validate_contract(dagbag):
     dag = dagbag.dags["ingest_validate"]
-    assert dag.catchup is True
+    assert dag.catchup is False  # history: a ranged run, a backfill, or AIRLOOP_INGEST__CATCHUP=true
     assert dag.start_date.isoformat() == "2013-01-01T05:00:00+00:00"  # midnight in New York
     assert dag.end_date.isoformat() == "2013-12-31T05:00:00+00:00"
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"

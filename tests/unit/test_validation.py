@@ -93,3 +93,14 @@ def test_conform_gives_declared_schema(day):
     out = conform(day, FLIGHTS)
     assert list(out.columns) == [c.name for c in FLIGHTS.columns]
     assert str(out["time_hour"].dtype) == "datetime64[ns, UTC]" and out["distance"].dtype == "int64"
+
+
+def test_unchanged_dimension_snapshot_reuses_report_but_changed_one_is_checked(context):
+    planes_spec = UC.source("planes")
+    planes = prepare(ReplaySource("include/data/nycflights13").extract(planes_spec, JAN1), planes_spec)
+    first = validate_frame(planes, planes_spec, context)
+    assert first.passed and validate_frame(planes.copy(), planes_spec, context) is first
+    broken = planes.copy()
+    broken.loc[broken.index[:3], "seats"] = -1
+    report = validate_frame(broken, planes_spec, context)
+    assert not report.passed and any("seats" in c.line() for c in report.failures)

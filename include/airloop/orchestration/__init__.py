@@ -7,7 +7,6 @@ file is parsed.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -38,6 +37,8 @@ class Calendar:
     start: datetime
     end: datetime | None
     timezone: str
+    catchup: bool
+    max_parallel_chunks: int
 
     def timetable(self) -> CronDataIntervalTimetable:
         """Cron in the use case's timezone, with data intervals: run N covers exactly one local day."""
@@ -45,14 +46,17 @@ class Calendar:
 
 
 def use_case_calendar() -> Calendar:
-    """Read the declared calendar of the configured use case (pydantic only; no I/O, no network)."""
+    """The configured use case's declared calendar and the scheduling settings (env only; no I/O)."""
+    from airloop.settings import load_settings
     from airloop.usecases import load_use_case
 
-    use_case = load_use_case(os.environ.get("AIRLOOP_USE_CASE", "flights"))
+    settings = load_settings()
+    use_case = load_use_case(settings.use_case)
     zone = ZoneInfo(use_case.timezone)
     start = datetime(use_case.start_date.year, use_case.start_date.month, use_case.start_date.day, tzinfo=zone)
     end = None
     if use_case.end_date is not None:
         last = use_case.end_date
         end = datetime(last.year, last.month, last.day, tzinfo=zone)
-    return Calendar(use_case.name, use_case.schedule, start, end, use_case.timezone)
+    return Calendar(use_case.name, use_case.schedule, start, end, use_case.timezone,
+                    settings.ingest.catchup, settings.ingest.max_parallel_chunks)

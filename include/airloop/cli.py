@@ -1,0 +1,138 @@
+"""``airloop`` command line: the demo, and ingestion without Airflow (same library code).
+
+    python -m airloop.cli demo --first-day 2013-01-01 --last-day 2013-06-30
+    python -m airloop.cli ingest --first-day 2013-01-01 --last-day 2013-01-31
+    python -m airloop.cli summary --first-day 2013-01-01 --last-day 2013-06-30
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from airloop.intervals import day_range
+from airloop.lake import Lake
+from airloop.settings import load_settings
+
+logger = logging.getLogger("airloop")
+
+
+def _out(line: str = "") -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def lake_summary(lake: Lake, days: list[str]) -> dict[str, Any]:
+    """What the lake holds for ``days``: validated/quarantined days, rows per source, warnings."""
+    validated = [d for d in days if d in set(lake.validated_days())]
+    quarantined = [d for d in days if d in set(lake.quarantined_days())]
+    rows: dict[str, int] = {}
+    warned = []
+    for ds in validated:
+        manifest = lake.manifest(ds)
+        for source, n in manifest["rows"].items():
+            rows[source] = rows.get(source, 0) + int(n)
+        if manifest.get("warnings"):
+            warned.append((ds, manifest["warnings"]))
+    return {"validated": validated, "quarantined": quarantined, "missing": sorted(set(days) - set(validated) - set(quarantined)),
+            "rows": rows, "warnings": warned}
+
+
+def print_summary(lake: Lake, days: list[str], primary: str) -> dict[str, Any]:
+    s = lake_summary(lake, days)
+    _out(f"Partitions: {len(s['validated'])} days validated, {len(s['quarantined'])} quarantined, "
+         f"{len(s['missing'])} not ingested (of {len(days)} days {days[0]}..{days[-1]})")
+    _out(f"Rows in the validated zone: {primary} {s['rows'].get(primary, 0):,}; " + ", ".join(
+        f"{k} {v:,}" for k, v in sorted(s["rows"].items()) if k != primary) + " (dimension rows counted per daily snapshot)")
+    if s["warnings"]:
+        _out(f"Warnings on {len(s['warnings'])} day(s) (published anyway), e.g.:")
+        for ds, warnings in s["warnings"][:3]:
+            _out(f"  {ds}: {warnings[0]}")
+    for ds in s["quarantined"]:
+        _out(f"QUARANTINED {ds}: {lake.quarantine_dir(ds) / 'REPORT.md'}")
+    _out(f"Lake: {lake.root} (raw/, validated/, quarantine/)")
+    return s
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from airloop.airflow_runtime import local_airflow
+    from airloop.usecases import load_use_case
+
+    settings = load_settings()
+    use_case = load_use_case(settings.use_case)
+    lake = Lake(settings.lake)
+    days = [d.isoformat() for d in day_range(date.fromisoformat(args.first_day), date.fromisoformat(args.last_day))]
+    airflow_home = Path(os.environ["AIRFLOW_HOME"])
+    _out(f"Airloop demo: use case '{use_case.name}', {len(days)} days {days[0]}..{days[-1]}")
+    _out(f"Starting Airflow (standalone, LocalExecutor on SQLite) on 127.0.0.1:{args.port}; "
+         f"log: {airflow_home / 'demo-airflow.log'}")
+    started = time.monotonic()
+    with local_airflow(port=args.port, log_path=airflow_home / "demo-airflow.log") as api:
+        api.wait_until("ingest_validate parsed", lambda: api.dag("ingest_validate"), 180)
+        api.set_paused("ingest_validate", False)
+        run_id = api.trigger("ingest_validate", conf={"first_day": days[0], "last_day": days[-1]})
+        _out(f"Triggered ingest_validate run {run_id} through the REST API; waiting ...")
+        t0 = time.monotonic()
+        state = api.wait_run("ingest_validate", run_id, timeout=args.timeout)
+        elapsed = time.monotonic() - t0
+        tasks = api.task_states("ingest_validate", run_id)
+    _out()
+    _out(f"=== Airloop demo summary ({time.monotonic() - started:.0f} s in all) ===")
+    _out(f"Airflow run ingest_validate/{run_id}: {state} in {elapsed:.0f} s "
+         f"({sum(1 for s in tasks.values() if s == 'success')}/{len(tasks)} task instances succeeded)")
+    print_summary(lake, days, use_case.primary_source)
+    _out("Airflow UI: `make airflow`, then http://127.0.0.1:8080 (user admin, password in "
+         f"{airflow_home / 'simple_auth_manager_passwords.json'})")
+    return 0 if state == "success" else 1
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Ingest a range in this process, without Airflow (debugging, notebooks, containers)."""
+    from airloop.ingest import ingest_day
+    from airloop.sources import make_source
+    from airloop.usecases import load_use_case
+
+    settings = load_settings()
+    use_case = load_use_case(settings.use_case)
+    lake = Lake(settings.lake)
+    source = make_source(settings.source.kind, settings.source.path)
+    days = day_range(date.fromisoformat(args.first_day), date.fromisoformat(args.last_day))
+    bad = [r for d in days if (r := ingest_day(use_case, source, lake, d)).status != "validated"]
+    print_summary(lake, [d.isoformat() for d in days], use_case.primary_source)
+    return 1 if bad else 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from airloop.usecases import load_use_case
+
+    settings = load_settings()
+    days = [d.isoformat() for d in day_range(date.fromisoformat(args.first_day), date.fromisoformat(args.last_day))]
+    print_summary(Lake(settings.lake), days, load_use_case(settings.use_case).primary_source)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="airloop", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func in (("demo", cmd_demo), ("ingest", cmd_ingest), ("summary", cmd_summary)):
+        p = sub.add_parser(name)
+        p.add_argument("--first-day", required=True)
+        p.add_argument("--last-day", required=True)
+        p.set_defaults(func=func)
+        if name == "demo":
+            p.add_argument("--port", type=int, default=8080)
+            p.add_argument("--timeout", type=float, default=1800)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
