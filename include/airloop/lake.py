@@ -76,12 +76,27 @@ class Lake:
         return self.root / "quarantine" / f"ds={_ds(day)}"
 
     # -- writes ------------------------------------------------------------------------------------
-    def write_partition(self, zone: str, source: str, day: date | str, frame: pd.DataFrame) -> Path:
-        """Replace ``zone/source/ds=day`` with ``frame`` (one Parquet file), atomically."""
+    def write_partition(self, zone: str, source: str, day: date | str, frame: pd.DataFrame,
+                        string_columns: tuple[str, ...] = ()) -> Path:
+        """Replace ``zone/source/ds=day`` with ``frame`` (one Parquet file), atomically.
+
+        ``string_columns`` are stored as Arrow strings even when the frame is empty (an empty object
+        column would otherwise be typed ``null`` and clash with the other partitions of the table).
+        """
         target = self.partition(zone, source, day)
         with _staging(target) as tmp:
             tmp.mkdir()
-            frame.to_parquet(tmp / "part-0.parquet", index=False)
+            if string_columns:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                schema = pa.Schema.from_pandas(frame, preserve_index=False)
+                for name in string_columns:
+                    schema = schema.set(schema.get_field_index(name), pa.field(name, pa.string()))
+                pq.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False),
+                               tmp / "part-0.parquet")
+            else:
+                frame.to_parquet(tmp / "part-0.parquet", index=False)
         return target
 
     def write_raw_bytes(self, source: str, day: date | str, files: dict[str, bytes]) -> Path:

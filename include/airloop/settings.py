@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = None
     """Defaults to SQLite under ``home`` locally; must be set in production."""
     feast_repo: Path = PROJECT_ROOT / "include" / "feature_repo"
+    feast_project: str | None = None
+    """Feast project name; defaults to ``airloop_<use case>``."""
+    feast_online: Literal["sqlite", "redis"] = "sqlite"
+    """Online store when local; production always uses Redis."""
     serving_url: str = "http://127.0.0.1:3000"
 
     postgres_dsn: SecretStr | None = None

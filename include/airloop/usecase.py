@@ -109,6 +109,73 @@ class Label(BaseModel):
     positive_statuses: list[Literal["delayed", "cancelled", "diverted"]]
 
 
+class ObservationFeatures(BaseModel):
+    """Latest observation of an event source at or before the prediction time (e.g. hourly weather).
+
+    Point-in-time join: an observation stamped later than the event is never used; one older than
+    ``ttl_hours`` is treated as missing (offline) and, online, as stale past ``freshness_hours``.
+    """
+
+    name: str
+    source: str
+    entity: str
+    columns: list[str]
+    ttl_hours: float = 3
+    freshness_hours: float = 3
+
+
+class HistoryFeatures(BaseModel):
+    """Trailing-window outcome statistics of the primary source per entity (e.g. per carrier).
+
+    One snapshot per data interval, stamped at the interval's start, computed only from events whose
+    *actual* time (event time + ``delay_column`` minutes) is strictly before that instant: share of
+    events delayed more than ``delayed_minutes``, mean delay, and count, for each window in days.
+    """
+
+    name: str
+    entity: str
+    windows_days: list[int] = [7, 28]
+    delay_column: str
+    delayed_minutes: float = 15
+    freshness_hours: float = 48
+
+    def feature_names(self) -> list[str]:
+        names = []
+        for w in self.windows_days:
+            names += [f"{self.entity}_delayed_share_{w}d", f"{self.entity}_mean_delay_{w}d", f"{self.entity}_events_{w}d"]
+        return names
+
+
+class AttributeFeatures(BaseModel):
+    """Attributes from a dimension snapshot for the entities that occur in the interval (e.g. planes)."""
+
+    name: str
+    source: str
+    entity: str
+    columns: list[str]
+    rename: dict[str, str] = {}
+
+
+class FeatureSet(BaseModel):
+    """Everything the feature store serves for one model version of the use case."""
+
+    service: str
+    """FeatureService name, one per model version (e.g. ``flight_delay_v1``)."""
+    event_time_column: str
+    """Timestamp of the prediction moment: this column plus ``event_time_minutes_column`` minutes."""
+    event_time_minutes_column: str | None = None
+    observations: list[ObservationFeatures] = []
+    histories: list[HistoryFeatures] = []
+    attributes: list[AttributeFeatures] = []
+    request_fields: dict[str, DType]
+    """Fields a request carries (and the historical entity frame) for the request-time transform."""
+    request_transform: str
+    """Dotted path of ``f(frame) -> frame``: request-time features, identical online and offline."""
+    request_schema: dict[str, DType]
+    defaults: dict[str, float]
+    """Value served for a feature of an unknown entity or a missing observation (with a flag)."""
+
+
 class UseCase(BaseModel):
     """A whole use case: what arrives, how it is checked, and what the model may see."""
 
@@ -129,6 +196,7 @@ class UseCase(BaseModel):
     forbidden_inputs: list[str]
     """Columns that leak the outcome and must never be model inputs."""
     model_name: str
+    features: FeatureSet | None = None
 
     @model_validator(mode="after")
     def _check(self) -> UseCase:
@@ -139,6 +207,14 @@ class UseCase(BaseModel):
             for ref in source.references:
                 if ref.to_source not in names:
                     raise ValueError(f"{source.name}.{ref.column} references unknown source {ref.to_source}")
+        if self.features is not None:
+            fs = self.features
+            for group in [*fs.observations, *fs.histories, *fs.attributes]:
+                if group.entity not in self.entities:
+                    raise ValueError(f"feature group {group.name}: unknown entity {group.entity!r}")
+            leaked = set(fs.request_fields) & set(self.forbidden_inputs)
+            if leaked:
+                raise ValueError(f"request fields include forbidden inputs: {sorted(leaked)}")
         leaking = set(self.known_before_event) & set(self.forbidden_inputs)
         if leaking:
             raise ValueError(f"columns both known-before-event and forbidden: {sorted(leaking)}")
@@ -149,6 +225,11 @@ class UseCase(BaseModel):
             return next(s for s in self.sources if s.name == name)
         except StopIteration:
             raise KeyError(f"use case {self.name} has no source {name!r}") from None
+
+    def entity_key(self, entity: str) -> str:
+        """The single join-key column of an entity (several key columns are joined into one, with '-')."""
+        columns = self.entities[entity]
+        return columns[0] if len(columns) == 1 else entity
 
     def ordered_sources(self) -> list[Source]:
         """Sources in validation order: referenced (dimension) sources before those that reference them."""

@@ -85,3 +85,11 @@ def test_ingest_validate_contract(dagbag):
     assert {t.task_id for t in dag.tasks} == {
         "plan_days", "extract", "validate_and_publish", "emit_validated_asset", "check_quarantine"}
     assert dag.get_task("check_quarantine").retries == 0
+
+
+def test_materialize_features_contract(dagbag):
+    dag = dagbag.dags["materialize_features"]
+    assert [a.uri for a in dag.timetable.asset_condition.objects] == ["x-airloop://lake/validated"]
+    assert [o.uri for o in dag.get_task("materialize").outlets] == ["x-airloop://feast/online"]
+    assert {t.task_id for t in dag.tasks} == {"plan_days", "compute_features", "apply_definitions", "materialize"}
+    assert dag.max_active_runs == 1

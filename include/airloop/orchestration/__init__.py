@@ -27,6 +27,9 @@ DEFAULT_ARGS = {
 VALIDATED_ZONE = Asset(name="airloop_validated_zone", uri="x-airloop://lake/validated", group="airloop")
 """Emitted when days land in the validated zone; ``extra`` lists them (``validated_days``)."""
 
+ONLINE_FEATURES = Asset(name="airloop_online_features", uri="x-airloop://feast/online", group="airloop")
+"""Emitted when feature days are computed and materialized; ``extra``: ``days``, ``rows``."""
+
 
 @dataclass(frozen=True)
 class Calendar:

@@ -99,3 +99,59 @@ def check_quarantine(results: list[dict[str, Any]]) -> dict[str, Any]:
     if summary["quarantined"]:
         raise AirflowFailException(failure_message(results))
     return summary
+
+
+def plan_feature_days(params: dict[str, Any], triggering_asset_events: Any) -> list[list[str]]:
+    """Days to (re)compute: ``first_day..last_day`` from params, else the validated days announced by
+    the Asset events that triggered the run."""
+    from airloop.intervals import chunk, day_range
+
+    settings, _, _ = _runtime()
+    first, last = params.get("first_day"), params.get("last_day")
+    if first and last:
+        days = day_range(date.fromisoformat(first), date.fromisoformat(last))
+    else:
+        announced = {
+            ds for events in (triggering_asset_events or {}).values() for event in events
+            for ds in (event.extra or {}).get("validated_days", [])
+        }
+        days = [date.fromisoformat(ds) for ds in sorted(announced)]
+    if not days:
+        raise AirflowSkipException("no days to materialize (no params, no announced validated days)")
+    size = int(params.get("chunk_days") or settings.ingest.chunk_days)
+    logger.info("features for %d day(s) %s..%s", len(days), days[0], days[-1])
+    return chunk(days, size)
+
+
+def compute_feature_days(days: list[str]) -> dict[str, Any]:
+    from airloop.feature_pipeline import compute_days
+
+    _, use_case, lake = _runtime()
+    return compute_days(use_case, lake, [date.fromisoformat(ds) for ds in days])
+
+
+def apply_feature_definitions() -> str:
+    """Bring the registry up to date with the declaration; the plan is logged (and returned)."""
+    from airloop.featurestore import apply_if_changed, build_definitions, open_store
+
+    settings, use_case, _ = _runtime()
+    store = open_store(settings, use_case, apply=False)
+    result = apply_if_changed(store, build_definitions(use_case, settings))
+    return result.plan if result.changed else "unchanged"
+
+
+def materialize_feature_days(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Materialize exactly the computed days into the online store; the Asset event's extra."""
+    from airloop.featurestore import materialize_days, open_store
+
+    settings, use_case, _ = _runtime()
+    days = sorted({ds for s in summaries for ds in s["days"]})
+    if not days:
+        raise AirflowSkipException("no validated day among the requested ones: nothing to materialize")
+    rows: dict[str, int] = {}
+    for s in summaries:
+        for view, n in s["rows"].items():
+            rows[view] = rows.get(view, 0) + n
+    materialize_days(open_store(settings, use_case, apply=False), use_case, [date.fromisoformat(d) for d in days])
+    logger.info("materialized %d day(s), rows per view: %s", len(days), rows)
+    return {"days": days, "rows": rows, "rows_total": sum(rows.values())}

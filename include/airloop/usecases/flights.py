@@ -15,7 +15,18 @@ from __future__ import annotations
 
 from datetime import date
 
-from airloop.usecase import Column, Label, Reference, RowCountRule, Source, UseCase
+from airloop.usecase import (
+    AttributeFeatures,
+    Column,
+    FeatureSet,
+    HistoryFeatures,
+    Label,
+    ObservationFeatures,
+    Reference,
+    RowCountRule,
+    Source,
+    UseCase,
+)
 
 ORIGINS = ["EWR", "JFK", "LGA"]
 
@@ -133,6 +144,63 @@ planes = Source(
     row_count=RowCountRule(min_rows=100),
 )
 
+def request_features(inputs):  # noqa: ANN001, ANN201 - Feast evaluates hints; pandas is not imported here
+    """Request-time features of a scheduled flight (Feast on-demand transform, online and offline alike).
+
+    DataFrame in (request fields + ``plane_year``), DataFrame out (``request_schema`` columns).
+    ``sched_dep_time`` is HHMM local; weekday 0 = Monday; ``plane_age`` in years at the flight's year
+    (NaN when the plane is unknown: the serving path substitutes the declared default and flags it).
+    """
+    import pandas as pd
+
+    out = pd.DataFrame(index=inputs.index)
+    sched = inputs["sched_dep_time"].astype("int64")
+    out["dep_hour"] = (sched // 100).astype("int64")
+    out["dep_minute_of_day"] = (sched // 100 * 60 + sched % 100).astype("int64")
+    dates = pd.to_datetime(dict(year=inputs["year"], month=inputs["month"], day=inputs["day"]), errors="coerce")
+    out["weekday"] = dates.dt.weekday.fillna(-1).astype("int64")
+    out["month_of_year"] = inputs["month"].astype("int64")
+    out["distance_miles"] = inputs["distance"].astype("float64")
+    out["plane_age"] = (inputs["year"].astype("float64") - inputs["plane_year"].astype("float64")).astype("float64")
+    return out
+
+
+FEATURES = FeatureSet(
+    service="flight_delay_v1",
+    event_time_column="time_hour",  # scheduled departure hour (UTC) ...
+    event_time_minutes_column="minute",  # ... plus its minutes: the moment we predict for
+    observations=[
+        # Weather at the origin in the hour of departure; a gap of up to 3 h falls back to the last reading.
+        ObservationFeatures(name="origin_weather", source="weather", entity="origin_airport",
+                            columns=["temp", "dewp", "humid", "wind_speed", "precip", "pressure", "visib"],
+                            ttl_hours=3, freshness_hours=3),
+    ],
+    histories=[
+        # How late has this carrier / this route been lately? Only flights that already departed count.
+        HistoryFeatures(name="carrier_history", entity="carrier", delay_column="dep_delay"),
+        HistoryFeatures(name="route_history", entity="route", delay_column="dep_delay"),
+    ],
+    attributes=[
+        # The aircraft: build year (age is computed at request time), size, engines.
+        AttributeFeatures(name="plane_attributes", source="planes", entity="plane",
+                          columns=["year", "seats", "engines"], rename={"year": "plane_year"}),
+    ],
+    request_fields={"year": "int64", "month": "int64", "day": "int64", "sched_dep_time": "int64",
+                    "distance": "float64"},
+    request_transform="airloop.usecases.flights:request_features",
+    request_schema={"dep_hour": "int64", "dep_minute_of_day": "int64", "weekday": "int64",
+                    "month_of_year": "int64", "distance_miles": "float64", "plane_age": "float64"},
+    defaults={
+        # Year-2013 averages of the demo data: a neutral guess for an entity we know nothing about.
+        "temp": 55.3, "dewp": 41.4, "humid": 62.5, "wind_speed": 10.5, "precip": 0.0, "pressure": 1017.9,
+        "visib": 9.3,
+        **{f"{e}_delayed_share_{w}d": 0.2 for e in ("carrier", "route") for w in (7, 28)},
+        **{f"{e}_mean_delay_{w}d": 12.6 for e in ("carrier", "route") for w in (7, 28)},
+        **{f"{e}_events_{w}d": 0.0 for e in ("carrier", "route") for w in (7, 28)},
+        "plane_year": 2000.0, "seats": 150.0, "engines": 2.0, "plane_age": 13.0,
+    },
+)
+
 USE_CASE = UseCase(
     name="flights",
     description=__doc__ or "",
@@ -163,4 +231,5 @@ USE_CASE = UseCase(
     ],
     forbidden_inputs=["dep_time", "dep_delay", "arr_time", "arr_delay", "air_time"],
     model_name="flight_delay",
+    features=FEATURES,
 )

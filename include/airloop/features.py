@@ -1,0 +1,176 @@
+"""Feature computation from the validated zone: pure functions of frames, one data interval at a time.
+
+Every feature row carries ``event_timestamp``: the instant from which the value is known. Feast's
+point-in-time join then gives an event at time t the latest row stamped at or before t, so a value can
+never contain information from after the event - provided each row's inputs precede its stamp, which
+these functions guarantee (and ``tests/unit/test_features.py`` proves on hand-made timelines).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pandas as pd
+
+from airloop.intervals import DayInterval
+from airloop.usecase import AttributeFeatures, HistoryFeatures, ObservationFeatures, UseCase
+
+TS = "event_timestamp"
+
+
+def entity_keys(frame: pd.DataFrame, use_case: UseCase, entity: str) -> pd.Series:
+    """The entity's join key per row: its column, or its columns joined with '-' (route = 'EWR-IAH')."""
+    columns = use_case.entities[entity]
+    if len(columns) == 1:
+        return frame[columns[0]]
+    joined = frame[columns[0]].astype(str)
+    for column in columns[1:]:
+        joined = joined + "-" + frame[column].astype(str)
+    return joined
+
+
+def event_times(frame: pd.DataFrame, use_case: UseCase) -> pd.Series:
+    """Prediction instant per event (UTC): the declared time column plus its minutes column."""
+    fs = use_case.features
+    assert fs is not None
+    stamps = pd.to_datetime(frame[fs.event_time_column], utc=True)
+    if fs.event_time_minutes_column:
+        stamps = stamps + pd.to_timedelta(frame[fs.event_time_minutes_column].astype("int64"), unit="m")
+    return stamps
+
+
+def observation_features(frame: pd.DataFrame, spec: ObservationFeatures, use_case: UseCase,
+                         timestamp: str) -> pd.DataFrame:
+    """One row per observation, stamped at its own time (an observation is known once it is made)."""
+    key = use_case.entity_key(spec.entity)
+    out = pd.DataFrame({key: entity_keys(frame, use_case, spec.entity)})
+    for column in spec.columns:
+        out[column] = frame[column].astype("float64")
+    out[TS] = pd.to_datetime(frame[timestamp], utc=True)
+    return out.reset_index(drop=True)
+
+
+def departures(flights: pd.DataFrame, spec: HistoryFeatures, use_case: UseCase) -> pd.DataFrame:
+    """Events that happened, with the instant they happened: event time + delay minutes.
+
+    Events without a delay (cancelled) never happened and are left out. Columns: key, actual, delay.
+    """
+    happened = flights[flights[spec.delay_column].notna()]
+    actual = event_times(happened, use_case) + pd.to_timedelta(happened[spec.delay_column], unit="m")
+    return pd.DataFrame({
+        "key": entity_keys(happened, use_case, spec.entity).to_numpy(),
+        "actual": actual.to_numpy(),
+        "delay": happened[spec.delay_column].astype("float64").to_numpy(),
+    })
+
+
+def history_snapshot(events: pd.DataFrame, spec: HistoryFeatures, use_case: UseCase,
+                     as_of: pd.Timestamp) -> pd.DataFrame:
+    """Trailing-window statistics per entity known at ``as_of`` (a tz-aware instant).
+
+    Uses only events with ``actual < as_of`` (strictly) and ``actual >= as_of - window``. Per window:
+    share delayed (> ``delayed_minutes``), mean delay (minutes), count. Entities without any event in
+    the longest window get no row: the serving path treats them as unknown (declared default + flag).
+    """
+    key = use_case.entity_key(spec.entity)
+    longest = max(spec.windows_days)
+    recent = events[(events["actual"] < as_of) & (events["actual"] >= as_of - pd.Timedelta(days=longest))]
+    out = pd.DataFrame({key: pd.Series(sorted(recent["key"].unique()), dtype="object")})
+    for w in spec.windows_days:
+        window = recent[recent["actual"] >= as_of - pd.Timedelta(days=w)]
+        grouped = window.assign(late=(window["delay"] > spec.delayed_minutes).astype("float64")).groupby("key")
+        stats = pd.DataFrame({
+            f"{spec.entity}_delayed_share_{w}d": grouped["late"].mean(),
+            f"{spec.entity}_mean_delay_{w}d": grouped["delay"].mean(),
+            f"{spec.entity}_events_{w}d": grouped["delay"].size().astype("float64"),
+        })
+        out = out.merge(stats, left_on=key, right_index=True, how="left")
+        out[f"{spec.entity}_events_{w}d"] = out[f"{spec.entity}_events_{w}d"].fillna(0.0)
+    out[TS] = as_of
+    return out.reset_index(drop=True)
+
+
+def attribute_features(dimension: pd.DataFrame, keys_seen: pd.Series, spec: AttributeFeatures,
+                       use_case: UseCase, as_of: pd.Timestamp) -> pd.DataFrame:
+    """Attributes of the entities seen in the interval, from that interval's snapshot, stamped ``as_of``."""
+    key = use_case.entity_key(spec.entity)
+    wanted = set(keys_seen.dropna().unique())
+    rows = dimension[entity_keys(dimension, use_case, spec.entity).isin(wanted)]
+    out = pd.DataFrame({key: entity_keys(rows, use_case, spec.entity)})
+    for column in spec.columns:
+        out[spec.rename.get(column, column)] = rows[column].astype("float64")
+    out[TS] = as_of
+    return out.drop_duplicates(subset=[key]).reset_index(drop=True)
+
+
+def history_input_days(day: date, spec: HistoryFeatures) -> list[date]:
+    """Scheduled days whose events can have happened inside the windows before ``day`` starts.
+
+    One extra day: an event scheduled late on a day can happen (depart) after midnight.
+    """
+    longest = max(spec.windows_days)
+    return [day - timedelta(days=i) for i in range(longest + 1, 0, -1)]
+
+
+def day_features(use_case: UseCase, day: date, frames: dict[str, pd.DataFrame],
+                 history: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """All feature-view rows of one interval.
+
+    ``frames``: the validated sources of ``day``; ``history``: validated primary-source events of the
+    days before (``history_input_days``), possibly fewer where days are missing.
+    """
+    fs = use_case.features
+    assert fs is not None
+    as_of = pd.Timestamp(DayInterval(day, use_case.timezone).start).tz_convert("UTC")
+    primary = frames[use_case.primary_source]
+    out: dict[str, pd.DataFrame] = {}
+    for obs in fs.observations:
+        source = use_case.source(obs.source)
+        out[obs.name] = observation_features(frames[obs.source], obs, use_case, source.event_timestamp or "")
+    for hist in fs.histories:
+        out[hist.name] = history_snapshot(departures(history, hist, use_case), hist, use_case, as_of)
+    for attr in fs.attributes:
+        seen = entity_keys(primary, use_case, attr.entity)
+        out[attr.name] = attribute_features(frames[attr.source], seen, attr, use_case, as_of)
+    return out
+
+
+def apply_defaults(frame: pd.DataFrame, use_case: UseCase) -> pd.DataFrame:
+    """Fill missing feature values with the declared defaults; add ``<view>__missing`` flags.
+
+    Used on both the training frame and the online response, so the model sees the same substitutes.
+    """
+    fs = use_case.features
+    assert fs is not None
+    out = frame.copy()
+    groups = {g.name: _group_features(g) for g in [*fs.observations, *fs.histories, *fs.attributes]}
+    groups["request"] = list(fs.request_schema)
+    for name, columns in groups.items():
+        present = [c for c in columns if c in out.columns]
+        if not present:
+            continue
+        missing = out[present].isna().any(axis=1)
+        out[f"{name}__missing"] = missing.astype("int8")
+        for column in present:
+            if column in fs.defaults:
+                out[column] = out[column].astype("float64").fillna(fs.defaults[column])
+    return out
+
+
+def _group_features(group: ObservationFeatures | HistoryFeatures | AttributeFeatures) -> list[str]:
+    if isinstance(group, HistoryFeatures):
+        return group.feature_names()
+    if isinstance(group, AttributeFeatures):
+        return [group.rename.get(c, c) for c in group.columns]
+    return list(group.columns)
+
+
+def feature_columns(use_case: UseCase) -> list[str]:
+    """Every feature a model of this use case can see (the FeatureService's features)."""
+    fs = use_case.features
+    assert fs is not None
+    columns: list[str] = []
+    for group in [*fs.observations, *fs.histories, *fs.attributes]:
+        columns += _group_features(group)
+    return columns + list(fs.request_schema)
+

@@ -1,0 +1,307 @@
+"""The feature store behind a small interface: Feast definitions built from the use-case declaration,
+repository configuration from the settings, materialization of exact intervals, and retrieval.
+
+Embedded: local provider, file offline store over the lake's Parquet partitions, SQLite online store,
+file registry. Production: Redis online store and a SQL registry on PostgreSQL (same definitions).
+Feast is imported only inside functions: it costs ~4 s to import.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from importlib import import_module
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from airloop.features import TS, apply_defaults, entity_keys, event_times
+from airloop.settings import Settings
+from airloop.usecase import UseCase
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+logger = logging.getLogger(__name__)
+
+ROW_ID = "row_id"
+
+
+def features_dir(settings: Settings, view: str) -> Path:
+    """Where a feature view's interval partitions live (the Feast FileSource path)."""
+    return settings.lake / "features" / view
+
+
+def project_name(settings: Settings, use_case: UseCase) -> str:
+    return settings.feast_project or f"airloop_{use_case.name}"
+
+
+def repo_config(settings: Settings, use_case: UseCase) -> Any:
+    """Feast ``RepoConfig`` for the configured environment (nothing is written to disk)."""
+    from feast import RepoConfig
+    from feast.repo_config import RegistryConfig
+
+    state = settings.home / "feast"
+    state.mkdir(parents=True, exist_ok=True)
+    common = {"project": project_name(settings, use_case), "provider": "local",
+              "entity_key_serialization_version": 3, "repo_path": str(settings.feast_repo)}
+    if settings.env == "production" or settings.feast_online == "redis":
+        from feast.infra.online_stores.redis import RedisOnlineStoreConfig
+
+        redis = _redis_connection_string(settings)
+        from feast.infra.registry.sql import SqlRegistryConfig
+
+        registry = SqlRegistryConfig(registry_type="sql", path=_sqlalchemy_url(settings), cache_ttl_seconds=60,
+                                     sqlalchemy_config_kwargs={"pool_pre_ping": True})
+        return RepoConfig(**common, registry=registry, online_store=RedisOnlineStoreConfig(connection_string=redis))
+    from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
+
+    return RepoConfig(**common, registry=RegistryConfig(path=str(state / "registry.db"), cache_ttl_seconds=60),
+                      online_store=SqliteOnlineStoreConfig(path=str(state / "online_store.db")))
+
+
+def _redis_connection_string(settings: Settings) -> str:
+    """``redis://host:port/db`` -> Feast's ``host:port,db=N`` form."""
+    if settings.redis_url is None:
+        raise ValueError("the Redis online store needs AIRLOOP_REDIS_URL")
+    from urllib.parse import urlparse
+
+    url = urlparse(settings.redis_url.get_secret_value())
+    db = (url.path or "/0").lstrip("/") or "0"
+    auth = f",password={url.password}" if url.password else ""
+    return f"{url.hostname}:{url.port or 6379},db={db}{auth}"
+
+
+def _sqlalchemy_url(settings: Settings) -> str:
+    if settings.postgres_dsn is None:
+        raise ValueError("the SQL registry needs AIRLOOP_POSTGRES_DSN")
+    dsn = settings.postgres_dsn.get_secret_value()
+    return dsn.replace("postgresql://", "postgresql+psycopg://", 1) if dsn.startswith("postgresql://") else dsn
+
+
+_FEAST_TYPES = {"int64": "Int64", "float64": "Float64", "string": "String", "timestamp": "UnixTimestamp"}
+
+
+def build_definitions(use_case: UseCase, settings: Settings) -> list[Any]:
+    """All Feast objects of the use case, from its declaration (see include/feature_repo)."""
+    from feast import Entity, FeatureService, FeatureView, Field, FileSource, RequestSource, ValueType
+    from feast import types as ftypes
+    from feast.on_demand_feature_view import on_demand_feature_view
+
+    fs = use_case.features
+    if fs is None:
+        raise ValueError(f"use case {use_case.name} declares no features")
+    entities = {
+        # One Entity per declared business key; composite keys (route = origin-dest) get one join key.
+        name: Entity(name=name, join_keys=[use_case.entity_key(name)], value_type=ValueType.STRING,
+                     description=f"{use_case.name}: {' + '.join(cols)}")
+        for name, cols in use_case.entities.items()
+    }
+
+    def view(name: str, entity: str, columns: list[str], ttl: timedelta, description: str) -> Any:
+        # Each view reads its own interval partitions (lake/features/<view>/ds=YYYY-MM-DD) from the lake.
+        source = FileSource(name=f"{name}_source", path=str(features_dir(settings, name)), timestamp_field=TS)
+        schema = [Field(name=c, dtype=ftypes.Float64) for c in columns]
+        return FeatureView(name=name, entities=[entities[entity]], ttl=ttl, schema=schema, source=source,
+                           online=True, description=description, tags={"use_case": use_case.name})
+
+    views = []
+    for obs in fs.observations:
+        # Latest observation within its TTL: a weather gap falls back to the last reading, never a future one.
+        views.append(view(obs.name, obs.entity, obs.columns, timedelta(hours=obs.ttl_hours),
+                          f"latest {obs.source} observation per {obs.entity}"))
+    for hist in fs.histories:
+        # Daily snapshots of trailing statistics; a snapshot is valid until the next (TTL 2 days covers a gap).
+        views.append(view(hist.name, hist.entity, hist.feature_names(), timedelta(days=2),
+                          f"trailing {hist.windows_days}-day {hist.delay_column} statistics per {hist.entity}"))
+    attribute_views = []
+    for attr in fs.attributes:
+        # Slowly changing attributes: valid until replaced (ten years stands for "no expiry"; TTL 0 does
+        # not survive the SQL registry's round trip in Feast 0.67).
+        v = view(attr.name, attr.entity, [attr.rename.get(c, c) for c in attr.columns], timedelta(days=3650),
+                 f"{attr.source} attributes per {attr.entity}")
+        views.append(v)
+        attribute_views.append(v)
+    # Request data + the declared transform: computed identically for training rows and live requests.
+    request = RequestSource(name="request", schema=[Field(name=n, dtype=getattr(ftypes, _FEAST_TYPES[t]))
+                                                     for n, t in fs.request_fields.items()])
+    module, func = fs.request_transform.split(":")
+    transform = on_demand_feature_view(
+        sources=[request, *attribute_views],
+        schema=[Field(name=n, dtype=getattr(ftypes, _FEAST_TYPES[t])) for n, t in fs.request_schema.items()],
+        mode="pandas",
+    )(_fresh_copy(getattr(import_module(module), func)))
+    # One FeatureService per model version: the exact feature list a model was trained on.
+    service = FeatureService(name=fs.service, features=[*views, transform],
+                             description=f"features of {use_case.model_name} ({fs.service})")
+    return [*entities.values(), *views, transform, service]
+
+
+def _fresh_copy(func: Any) -> Any:
+    """A new function object with the same code: Feast's decorator rewrites ``__module__`` of the
+    function it is given (so dill pickles it by value), which would break the next build."""
+    import types
+
+    copy = types.FunctionType(func.__code__, func.__globals__, func.__name__, func.__defaults__, func.__closure__)
+    copy.__doc__, copy.__qualname__ = func.__doc__, func.__qualname__
+    return copy
+
+
+@dataclass
+class ApplyResult:
+    changed: bool
+    plan: str
+
+
+def apply_if_changed(store: FeatureStore, objects: list[Any]) -> ApplyResult:
+    """Plan the definitions against the registry; apply (and log the plan) only when something changed."""
+    from feast import Entity, FeatureService, FeatureView, Project
+    from feast.repo_contents import RepoContents
+    from feast.on_demand_feature_view import OnDemandFeatureView
+
+    from feast.feature_view import DUMMY_ENTITY
+
+    views = [o for o in objects if isinstance(o, FeatureView)]
+    odfvs = [o for o in objects if isinstance(o, OnDemandFeatureView)]
+    contents = RepoContents(
+        projects=[Project(name=store.project)],
+        data_sources=[v.batch_source for v in views] + [r for o in odfvs for r in o.source_request_sources.values()],
+        entities=[o for o in objects if isinstance(o, Entity)] + [DUMMY_ENTITY],  # Feast's own, always present
+        feature_views=views, on_demand_feature_views=odfvs, stream_feature_views=[], label_views=[],
+        feature_services=[o for o in objects if isinstance(o, FeatureService)], permissions=[],
+    )
+    registry_diff, infra_diff, _ = store.plan(contents)
+    plan = registry_diff.to_string()
+    changed = any(_material(d) for d in registry_diff.feast_object_diffs)
+    logger.debug("plan transitions: %s", [(d.name, d.transition_type.name) for d in registry_diff.feast_object_diffs])
+    if changed:
+        logger.info("feature store plan:\n%s", plan)
+        store.apply(objects)
+    else:
+        logger.info("feature definitions unchanged: nothing to apply")
+    return ApplyResult(changed, plan)
+
+
+def _material(diff: Any) -> bool:
+    """A diff that changes something: not only the bookkeeping timestamps Feast keeps in data sources."""
+    kind = diff.transition_type.name
+    if kind in ("UNCHANGED", "UNKNOWN"):
+        return False
+    if kind != "UPDATE":
+        return True
+    for prop in diff.feast_object_property_diffs:
+        if prop.property_name != "batch_source":
+            return True
+        old, new = type(prop.val_existing)(), type(prop.val_declared)()
+        old.CopyFrom(prop.val_existing)
+        new.CopyFrom(prop.val_declared)
+        for proto in (old, new):
+            proto.meta.Clear()
+        if old != new:
+            return True
+    return False
+
+
+def open_store(settings: Settings, use_case: UseCase, apply: bool = True) -> FeatureStore:
+    """A FeatureStore for the settings; with ``apply`` the definitions are brought up to date first."""
+    from feast import FeatureStore
+
+    store = FeatureStore(config=repo_config(settings, use_case))
+    if apply:
+        apply_if_changed(store, build_definitions(use_case, settings))
+    return store
+
+
+def materialize_days(store: FeatureStore, use_case: UseCase, days: list[date]) -> None:
+    """Materialize exactly the given days' intervals (contiguous runs of days in one call each)."""
+    from airloop.intervals import DayInterval
+
+    for first, last in _runs(sorted(days)):
+        start = DayInterval(first, use_case.timezone).start
+        end = DayInterval(last, use_case.timezone).end
+        logger.info("materializing %s .. %s", start, end)
+        store.materialize(start_date=start, end_date=end)
+
+
+def _runs(days: list[date]) -> list[tuple[date, date]]:
+    runs: list[tuple[date, date]] = []
+    for d in days:
+        if runs and (d - runs[-1][1]).days == 1:
+            runs[-1] = (runs[-1][0], d)
+        else:
+            runs.append((d, d))
+    return runs
+
+
+def entity_frame(flights: pd.DataFrame, use_case: UseCase) -> pd.DataFrame:
+    """Feast entity rows for events: join keys, prediction instant, request fields, and a row id."""
+    fs = use_case.features
+    assert fs is not None
+    out = pd.DataFrame(index=flights.index)
+    for entity in use_case.entities:
+        out[use_case.entity_key(entity)] = entity_keys(flights, use_case, entity).astype("object")
+    for name, dtype in fs.request_fields.items():
+        out[name] = flights[name].astype(dtype if dtype != "string" else "object")
+    out[TS] = event_times(flights, use_case)
+    out[ROW_ID] = range(len(out))
+    return out.reset_index(drop=True)
+
+
+def historical_features(store: FeatureStore, use_case: UseCase, events: pd.DataFrame) -> pd.DataFrame:
+    """Point-in-time-correct features for ``events`` (rows of the primary source), in their order."""
+    fs = use_case.features
+    assert fs is not None
+    entities = entity_frame(events, use_case)
+    # Feast's file offline store keeps one entity row per (join keys, timestamp) of each view
+    # (feast/infra/offline_stores/dask.py, _drop_duplicates), silently dropping e.g. two flights of one
+    # origin in the same minute. Each row's timestamp is made unique by adding its row number in
+    # microseconds - far below the resolution of any feature stamp (whole minutes) - and restored after.
+    exact = entities[TS].copy()
+    entities[TS] = entities[TS] + pd.to_timedelta(entities[ROW_ID], unit="us")
+    job = store.get_historical_features(entity_df=entities, features=store.get_feature_service(fs.service))
+    frame = job.to_df().sort_values(ROW_ID).reset_index(drop=True)
+    if len(frame) != len(entities):
+        raise RuntimeError(f"historical retrieval returned {len(frame)} rows for {len(entities)} events")
+    frame[TS] = exact.to_numpy()
+    return frame
+
+
+def training_set(store: FeatureStore, use_case: UseCase, events: pd.DataFrame) -> pd.DataFrame:
+    """Features (defaults applied, missing flags) + label for ``events``: what a model trains on."""
+    from airloop.labels import make_label
+
+    labelled = make_label(events.reset_index(drop=True), use_case.label)
+    features = apply_defaults(historical_features(store, use_case, labelled), use_case)
+    for column in (use_case.label.name, f"{use_case.label.name}_status"):
+        features[column] = labelled[column].to_numpy()
+    return features
+
+
+def online_features(store: FeatureStore, use_case: UseCase, requests: pd.DataFrame,
+                    as_of: datetime) -> pd.DataFrame:
+    """Online features for request rows, with defaults and per-view flags.
+
+    ``<view>__unknown`` = 1 when the store has no row for the entity (a new route, carrier or plane):
+    the declared defaults are served. ``<view>__stale`` = 1 when the stored value is older than the
+    view's freshness limit at ``as_of`` (the request's time; passed in, never read from the clock).
+    """
+    fs = use_case.features
+    assert fs is not None
+    entities = entity_frame(requests, use_case).drop(columns=[TS, ROW_ID])
+    response = store.get_online_features(features=store.get_feature_service(fs.service),
+                                         entity_rows=entities.to_dict("records"))
+    raw = response.to_dict(include_event_timestamps=True)
+    out = pd.DataFrame({k: v for k, v in raw.items() if not k.endswith("__ts")})
+    now = pd.Timestamp(as_of).tz_convert("UTC").timestamp()
+    limits = {o.name: (o.columns, o.freshness_hours) for o in fs.observations}
+    limits |= {h.name: (h.feature_names(), h.freshness_hours) for h in fs.histories}
+    limits |= {a.name: ([a.rename.get(c, c) for c in a.columns], None) for a in fs.attributes}
+    for name, (columns, fresh_hours) in limits.items():
+        stamps = pd.Series(raw[f"{columns[0]}__ts"], dtype="float64").fillna(0)
+        out[f"{name}__unknown"] = (stamps <= 0).astype("int8").to_numpy()
+        if fresh_hours is not None:
+            stale = (stamps > 0) & (now - stamps > fresh_hours * 3600)
+            out[f"{name}__stale"] = stale.astype("int8").to_numpy()
+    return apply_defaults(out, use_case)
