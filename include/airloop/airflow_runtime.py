@@ -92,6 +92,15 @@ class AirflowREST:
         return self.wait_until(f"end of {dag_id}/{run_id}",
                                lambda: (s := self.run_state(dag_id, run_id)) in FINISHED and s, timeout, poll)
 
+    def run_ids(self, dag_id: str) -> list[str]:
+        runs = self.request("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 1000, "order_by": "-run_after"})
+        return [r["dag_run_id"] for r in runs["dag_runs"]]
+
+    def wait_new_run(self, dag_id: str, known: set[str], timeout: float) -> str:
+        """Wait for a run of ``dag_id`` not in ``known`` (e.g. one an Asset event created)."""
+        return self.wait_until(f"a new run of {dag_id}",
+                               lambda: next((r for r in self.run_ids(dag_id) if r not in known), None), timeout)
+
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         rows = self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})
         return {

@@ -73,23 +73,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _out(f"Starting Airflow (standalone, LocalExecutor on SQLite) on 127.0.0.1:{args.port}; "
          f"log: {airflow_home / 'demo-airflow.log'}")
     started = time.monotonic()
+    stages: list[tuple[str, str, str, float, dict[str, str]]] = []
+    materialized: dict[str, Any] = {}
     with local_airflow(port=args.port, log_path=airflow_home / "demo-airflow.log") as api:
-        api.wait_until("ingest_validate parsed", lambda: api.dag("ingest_validate"), 180)
-        api.set_paused("ingest_validate", False)
+        for dag_id in ("ingest_validate", "materialize_features"):
+            api.wait_until(f"{dag_id} parsed", lambda d=dag_id: api.dag(d), 180)
+            api.set_paused(dag_id, False)
+        known = set(api.run_ids("materialize_features"))
         run_id = api.trigger("ingest_validate", conf={"first_day": days[0], "last_day": days[-1]})
         _out(f"Triggered ingest_validate run {run_id} through the REST API; waiting ...")
         t0 = time.monotonic()
         state = api.wait_run("ingest_validate", run_id, timeout=args.timeout)
-        elapsed = time.monotonic() - t0
-        tasks = api.task_states("ingest_validate", run_id)
+        stages.append(("ingest_validate", run_id, state, time.monotonic() - t0, api.task_states("ingest_validate", run_id)))
+        if state == "success":
+            _out("Validated-zone Asset emitted; waiting for the materialize_features run it schedules ...")
+            feature_run = api.wait_new_run("materialize_features", known, timeout=120)
+            state = api.wait_run("materialize_features", feature_run, timeout=args.timeout)
+            stages.append(("materialize_features", feature_run, state, time.monotonic() - t0 - stages[0][3],
+                           api.task_states("materialize_features", feature_run)))
+            if state == "success":
+                materialized = api.xcom("materialize_features", feature_run, "materialize")
     _out()
     _out(f"=== Airloop demo summary ({time.monotonic() - started:.0f} s in all) ===")
-    _out(f"Airflow run ingest_validate/{run_id}: {state} in {elapsed:.0f} s "
-         f"({sum(1 for s in tasks.values() if s == 'success')}/{len(tasks)} task instances succeeded)")
+    for dag_id, rid, st, secs, tasks in stages:
+        _out(f"Airflow run {dag_id}/{rid}: {st} in {secs:.0f} s "
+             f"({sum(1 for s in tasks.values() if s == 'success')}/{len(tasks)} task instances succeeded)")
     print_summary(lake, days, use_case.primary_source)
+    if materialized:
+        _out(f"Feature store: {materialized['rows_total']:,} feature rows of {len(materialized['days'])} days "
+             f"materialized to the online store (" + ", ".join(f"{k} {v:,}" for k, v in materialized["rows"].items()) + ")")
     _out("Airflow UI: `make airflow`, then http://127.0.0.1:8080 (user admin, password in "
          f"{airflow_home / 'simple_auth_manager_passwords.json'})")
-    return 0 if state == "success" else 1
+    return 0 if all(st == "success" for _, _, st, _, _ in stages) and len(stages) == 2 else 1
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -117,6 +132,16 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feast_repo(args: argparse.Namespace) -> int:
+    """Write the Feast CLI folder for the current settings and print its path."""
+    from airloop.featurestore import write_cli_repo
+    from airloop.usecases import load_use_case
+
+    settings = load_settings()
+    _out(str(write_cli_repo(settings, load_use_case(settings.use_case))))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="airloop", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -128,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         if name == "demo":
             p.add_argument("--port", type=int, default=8080)
             p.add_argument("--timeout", type=float, default=1800)
+    sub.add_parser("feast-repo", help="write the Feast CLI folder (feature_store.yaml)").set_defaults(
+        func=cmd_feast_repo)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -81,6 +81,27 @@ def _sqlalchemy_url(settings: Settings) -> str:
     return dsn.replace("postgresql://", "postgresql+psycopg://", 1) if dsn.startswith("postgresql://") else dsn
 
 
+def write_cli_repo(settings: Settings, use_case: UseCase) -> Path:
+    """A folder the Feast CLI can use (``feast -c <folder> plan|apply``): the generated
+    ``feature_store.yaml`` for these settings beside the tracked definitions module."""
+    import yaml
+
+    config = repo_config(settings, use_case)
+    folder = settings.home / "feature_repo"
+    folder.mkdir(parents=True, exist_ok=True)
+    payload = config.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_unset=True)
+    payload.pop("repo_path", None)
+    for key in ("registry", "online_store"):
+        section = getattr(config, key if key != "registry" else "registry_config", None) or payload.get(key)
+        if hasattr(section, "model_dump"):
+            payload[key] = section.model_dump(mode="json", exclude_none=True)
+    (folder / "feature_store.yaml").write_text(yaml.safe_dump(payload, sort_keys=False))
+    # The Feast CLI imports every .py under the folder: a copy of the tracked definitions module (which
+    # builds the objects from the declaration) keeps a single source of truth.
+    (folder / "feature_definitions.py").write_text((settings.feast_repo / "feature_definitions.py").read_text())
+    return folder
+
+
 _FEAST_TYPES = {"int64": "Int64", "float64": "Float64", "string": "String", "timestamp": "UnixTimestamp"}
 
 
