@@ -83,7 +83,7 @@ def test_ranged_run_in_chunks(dag, airloop_home):
     assert asset_events(run)[0]["validated"] == 5
 
 
-@pytest.mark.parametrize("corruption", ["missing_column", "null_key", "not_parquet", "empty_day", "unknown_airport"])
+@pytest.mark.parametrize("corruption", sorted(CORRUPTIONS))
 def test_corrupted_day_is_quarantined_and_run_fails(dag, airloop_home, source_folder, corruption):
     source_folder("2013-01-01")
     source_folder("2013-01-02", corruption)
