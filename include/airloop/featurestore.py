@@ -45,7 +45,12 @@ def repo_config(settings: Settings, use_case: UseCase) -> Any:
 
     state = settings.home / "feast"
     state.mkdir(parents=True, exist_ok=True)
-    common = {"project": project_name(settings, use_case), "provider": "local",
+    from feast.infra.offline_stores.duckdb import DuckDBOfflineStoreConfig
+
+    # DuckDB (through ibis) does the point-in-time join as a range join bounded by each view's TTL; the
+    # default dask file store merges every feature row of a key with every entity row, which does not fit
+    # in memory for a year of training data.
+    common = {"project": project_name(settings, use_case), "provider": "local", "offline_store": DuckDBOfflineStoreConfig(),
               "entity_key_serialization_version": 3, "repo_path": str(settings.feast_repo)}
     if settings.env == "production" or settings.feast_online == "redis":
         from feast.infra.online_stores.redis import RedisOnlineStoreConfig
@@ -109,6 +114,7 @@ def build_definitions(use_case: UseCase, settings: Settings) -> list[Any]:
     """All Feast objects of the use case, from its declaration (see include/feature_repo)."""
     from feast import Entity, FeatureService, FeatureView, Field, FileSource, RequestSource, ValueType
     from feast import types as ftypes
+    from feast.data_format import ParquetFormat
     from feast.on_demand_feature_view import on_demand_feature_view
 
     fs = use_case.features
@@ -123,7 +129,8 @@ def build_definitions(use_case: UseCase, settings: Settings) -> list[Any]:
 
     def view(name: str, entity: str, columns: list[str], ttl: timedelta, description: str) -> Any:
         # Each view reads its own interval partitions (lake/features/<view>/ds=YYYY-MM-DD) from the lake.
-        source = FileSource(name=f"{name}_source", path=str(features_dir(settings, name)), timestamp_field=TS)
+        source = FileSource(name=f"{name}_source", path=str(features_dir(settings, name) / "ds=*" / "*.parquet"),
+                            file_format=ParquetFormat(), timestamp_field=TS)
         schema = [Field(name=c, dtype=ftypes.Float64) for c in columns]
         return FeatureView(name=name, entities=[entities[entity]], ttl=ttl, schema=schema, source=source,
                            online=True, description=description, tags={"use_case": use_case.name})
@@ -275,9 +282,9 @@ def historical_features(store: FeatureStore, use_case: UseCase, events: pd.DataF
     fs = use_case.features
     assert fs is not None
     entities = entity_frame(events, use_case)
-    # Feast's file offline store keeps one entity row per (join keys, timestamp) of each view
-    # (feast/infra/offline_stores/dask.py, _drop_duplicates), silently dropping e.g. two flights of one
-    # origin in the same minute. Each row's timestamp is made unique by adding its row number in
+    # Feast's offline stores identify entity rows by their join keys and timestamp (dask:
+    # _drop_duplicates; duckdb/ibis: _entity_row_id), silently merging e.g. two flights of one origin in
+    # the same minute. Each row's timestamp is made unique by adding its row number in
     # microseconds - far below the resolution of any feature stamp (whole minutes) - and restored after.
     exact = entities[TS].copy()
     entities[TS] = entities[TS] + pd.to_timedelta(entities[ROW_ID], unit="us")

@@ -108,6 +108,16 @@ class Lake:
                 (tmp / name).write_bytes(payload)
         return target
 
+    def write_dataset(self, zone: str, name: str, frame: pd.DataFrame) -> Path:
+        """Replace ``zone/name.parquet`` atomically (datasets keyed by something other than a day)."""
+        target = self.root / zone / f"{name}.parquet"
+        with _staging(target) as tmp:
+            frame.to_parquet(tmp, index=False)
+        return target
+
+    def read_dataset(self, zone: str, name: str) -> pd.DataFrame:
+        return pd.read_parquet(self.root / zone / f"{name}.parquet")
+
     def read_partition(self, zone: str, source: str, day: date | str) -> pd.DataFrame:
         return pd.read_parquet(self.partition(zone, source, day) / "part-0.parquet")
 

@@ -176,6 +176,35 @@ class FeatureSet(BaseModel):
     """Value served for a feature of an unknown entity or a missing observation (with a flag)."""
 
 
+class ModelSpec(BaseModel):
+    """What the model sees and the promotion policy its versions are judged by."""
+
+    categorical: list[str]
+    """Embedded inputs (strings or small integers), e.g. carrier, origin, route, hour."""
+    numeric: list[str]
+    """Scaled inputs; missing-value flags may be listed too."""
+    monotone_increasing: list[str] = []
+    """Numeric inputs whose increase may never lower the predicted risk (a positive linear path)."""
+    train_days: int = 150
+    holdout_days: int = 30
+    validation_fraction: float = Field(0.15, gt=0, lt=0.5)
+    hyperparameters: dict[str, float | int] = {}
+    min_auc: float = 0.6
+    """A challenger below this holdout ROC AUC is never promoted."""
+    tolerance: float = 0.01
+    """Promote only if the lower bound of the bootstrap CI of AUC(challenger) - AUC(champion) is at
+    least ``-tolerance``: not worse than the champion beyond the tolerance, with confidence."""
+    bootstrap_samples: int = 200
+    invariant_inputs: list[str] = []
+    """Raw request columns that must not change a prediction (e.g. the flight number)."""
+    directional: dict[str, float] = {}
+    """Input -> increase that must never lower the predicted risk (behaviour test)."""
+    obvious_low_risk: dict[str, float] = {}
+    obvious_high_risk: dict[str, float] = {}
+    """Minimum functionality: rows set to the high-risk values must score above the same rows set to
+    the low-risk values."""
+
+
 class UseCase(BaseModel):
     """A whole use case: what arrives, how it is checked, and what the model may see."""
 
@@ -197,6 +226,7 @@ class UseCase(BaseModel):
     """Columns that leak the outcome and must never be model inputs."""
     model_name: str
     features: FeatureSet | None = None
+    model: ModelSpec | None = None
 
     @model_validator(mode="after")
     def _check(self) -> UseCase:
@@ -215,6 +245,12 @@ class UseCase(BaseModel):
             leaked = set(fs.request_fields) & set(self.forbidden_inputs)
             if leaked:
                 raise ValueError(f"request fields include forbidden inputs: {sorted(leaked)}")
+        if self.model is not None:
+            inputs = set(self.model.categorical) | set(self.model.numeric) | set(self.model.monotone_increasing)
+            if inputs & set(self.forbidden_inputs):
+                raise ValueError(f"model inputs include forbidden columns: {sorted(inputs & set(self.forbidden_inputs))}")
+            if not set(self.model.monotone_increasing) <= set(self.model.numeric):
+                raise ValueError("monotone_increasing inputs must be numeric inputs")
         leaking = set(self.known_before_event) & set(self.forbidden_inputs)
         if leaking:
             raise ValueError(f"columns both known-before-event and forbidden: {sorted(leaking)}")

@@ -21,6 +21,7 @@ from airloop.usecase import (
     FeatureSet,
     HistoryFeatures,
     Label,
+    ModelSpec,
     ObservationFeatures,
     Reference,
     RowCountRule,
@@ -201,6 +202,35 @@ FEATURES = FeatureSet(
     },
 )
 
+_NUMERIC = [
+    "temp", "dewp", "humid", "wind_speed", "precip", "pressure", "visib",
+    *[f"{e}_{m}_{w}d" for e in ("carrier", "route") for m in ("delayed_share", "mean_delay", "events")
+      for w in (7, 28)],
+    "plane_age", "seats", "engines", "distance_miles", "dep_minute_of_day",
+    "origin_weather__missing", "carrier_history__missing", "route_history__missing", "plane_attributes__missing",
+]
+
+MODEL = ModelSpec(
+    # Not embedded: month (the holdout month is never seen in training: its embedding would be untrained)
+    # and route (224 values; its embedding overfits - route history features carry it instead).
+    categorical=["carrier", "origin", "dep_hour", "weekday"],
+    numeric=_NUMERIC,
+    # Heavier rain or snow never makes a delay less likely: enforced by construction (positive weight).
+    monotone_increasing=["precip"],
+    train_days=150,
+    holdout_days=30,
+    hyperparameters={"epochs": 30, "batch_size": 1024, "learning_rate": 0.0005, "hidden": 256, "dropout": 0.5,
+                     "weight_decay": 1e-3, "patience": 4, "seed": 13},
+    min_auc=0.6,
+    tolerance=0.01,
+    invariant_inputs=["flight"],
+    directional={"precip": 0.5},
+    obvious_low_risk={"carrier_delayed_share_7d": 0.0, "route_delayed_share_7d": 0.0, "carrier_mean_delay_7d": -5,
+                      "route_mean_delay_7d": -5, "precip": 0.0, "visib": 10.0, "dep_minute_of_day": 360},
+    obvious_high_risk={"carrier_delayed_share_7d": 0.6, "route_delayed_share_7d": 0.7, "carrier_mean_delay_7d": 60,
+                       "route_mean_delay_7d": 70, "precip": 0.5, "visib": 0.5, "dep_minute_of_day": 1140},
+)
+
 USE_CASE = UseCase(
     name="flights",
     description=__doc__ or "",
@@ -232,4 +262,5 @@ USE_CASE = UseCase(
     forbidden_inputs=["dep_time", "dep_delay", "arr_time", "arr_delay", "air_time"],
     model_name="flight_delay",
     features=FEATURES,
+    model=MODEL,
 )

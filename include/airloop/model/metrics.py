@@ -1,0 +1,69 @@
+"""Evaluation metrics of a probabilistic classifier: pure functions of labels and scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+
+def scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """ROC AUC, PR AUC (average precision), log loss, Brier score, base rate. ``p`` are probabilities."""
+    p = np.clip(p, 1e-7, 1 - 1e-7)
+    return {
+        "roc_auc": float(roc_auc_score(y, p)),
+        "pr_auc": float(average_precision_score(y, p)),
+        "log_loss": float(log_loss(y, p, labels=[0, 1])),
+        "brier": float(brier_score_loss(y, p)),
+        "positive_rate": float(np.mean(y)),
+        "rows": float(len(y)),
+    }
+
+
+def calibration(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Mean predicted vs observed rate in equal-width probability bins (empty bins omitted)."""
+    edges = np.linspace(0, 1, bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    frame = pd.DataFrame({"bin": which, "p": p, "y": y}).groupby("bin").agg(
+        predicted=("p", "mean"), observed=("y", "mean"), rows=("y", "size"))
+    return frame.reset_index()
+
+
+def slice_metrics(frame: pd.DataFrame, y: np.ndarray, p: np.ndarray, column: str, min_rows: int = 200) -> pd.DataFrame:
+    """ROC AUC and positive rate per value of ``column`` (slices with both classes and enough rows)."""
+    rows = []
+    for value, idx in frame.groupby(column).indices.items():
+        if len(idx) >= min_rows and 0 < y[idx].sum() < len(idx):
+            rows.append({column: value, "rows": len(idx), "roc_auc": float(roc_auc_score(y[idx], p[idx])),
+                         "positive_rate": float(y[idx].mean()), "mean_score": float(p[idx].mean())})
+    return pd.DataFrame(rows)
+
+
+def bootstrap_auc_difference(y: np.ndarray, p_new: np.ndarray, p_old: np.ndarray, samples: int = 200,
+                             seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """Paired bootstrap of AUC(new) - AUC(old) on the same rows: ``(estimate, low, high)``.
+
+    Resamples rows with replacement (resamples with a single class are skipped); the interval is the
+    percentile interval at ``level``.
+    """
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    diffs = []
+    for _ in range(samples):
+        idx = rng.integers(0, n, n)
+        if y[idx].min() == y[idx].max():
+            continue
+        diffs.append(roc_auc_score(y[idx], p_new[idx]) - roc_auc_score(y[idx], p_old[idx]))
+    estimate = float(roc_auc_score(y, p_new) - roc_auc_score(y, p_old))
+    low, high = np.quantile(diffs, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return estimate, float(low), float(high)
+
+
+def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
+    """The probability threshold that maximizes F1 (used as the model's label threshold)."""
+    order = np.argsort(-p)
+    y_sorted, p_sorted = y[order], p[order]
+    tp = np.cumsum(y_sorted)
+    fp = np.cumsum(1 - y_sorted)
+    f1 = 2 * tp / (tp + fp + y.sum())
+    return float(p_sorted[int(np.argmax(f1))])

@@ -1,0 +1,40 @@
+"""The reference profile a model version carries for the drift monitor (stored as its artifact).
+
+Per numeric feature: decile bin edges of the training window (duplicates removed), the reference
+share in each bin, a sorted sample (at most ``sample_size`` values) for the KS test, the null share.
+Per categorical feature: value frequencies. Also the score distribution of the model on the window.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+
+def numeric_profile(values: pd.Series, bins: int = 10, sample_size: int = 20000, seed: int = 0) -> dict:
+    data = values.astype("float64")
+    present = data.dropna().to_numpy()
+    if len(present) == 0:
+        return {"edges": [], "frequencies": [], "sample": [], "null_share": 1.0, "rows": int(len(data))}
+    edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)))
+    inner = edges[1:-1]
+    counts = np.bincount(np.searchsorted(inner, present, side="right"), minlength=len(inner) + 1)
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(present, size=min(sample_size, len(present)), replace=False))
+    return {"edges": edges.tolist(), "frequencies": (counts / counts.sum()).tolist(), "sample": sample.tolist(),
+            "null_share": float(data.isna().mean()), "rows": int(len(data))}
+
+
+def categorical_profile(values: pd.Series) -> dict:
+    counts = values.astype(str).value_counts(normalize=True, dropna=False)
+    return {"frequencies": {str(k): float(v) for k, v in counts.items()}, "null_share": float(values.isna().mean()),
+            "rows": int(len(values))}
+
+
+def reference_profile(frame: pd.DataFrame, categorical: list[str], numeric: list[str], scores: np.ndarray) -> dict:
+    return {
+        "numeric": {c: numeric_profile(frame[c]) for c in numeric},
+        "categorical": {c: categorical_profile(frame[c]) for c in categorical},
+        "score": numeric_profile(pd.Series(scores)),
+        "rows": int(len(frame)),
+    }

@@ -1,0 +1,113 @@
+"""Train the tabular network: time-ordered validation split, early stopping, deterministic for a seed."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+
+from airloop.model.metrics import best_f1_threshold, scores
+from airloop.model.net import TabularNet
+from airloop.model.preprocess import Preprocessor
+
+logger = logging.getLogger(__name__)
+
+DEFAULTS = {"epochs": 12, "batch_size": 1024, "learning_rate": 0.002, "hidden": 128, "dropout": 0.1,
+            "weight_decay": 1e-5, "patience": 3, "seed": 13}
+
+
+@dataclass
+class TrainedModel:
+    """A fitted network with its preprocessing and label threshold; scores DataFrames."""
+
+    net: TabularNet
+    pre: Preprocessor
+    threshold: float
+    hyperparameters: dict
+    history: list[dict] = field(default_factory=list)
+    device: str = "cpu"
+    seconds: float = 0.0
+    samples_per_second: float = 0.0
+
+    def predict_proba(self, frame: pd.DataFrame, batch: int = 65536) -> np.ndarray:
+        self.net.eval()
+        cats, dense, mono = self.pre.transform(frame)
+        out = []
+        with torch.no_grad():
+            for i in range(0, len(frame), batch):
+                logits = self.net(torch.from_numpy(cats[i:i + batch]), torch.from_numpy(dense[i:i + batch]),
+                                  torch.from_numpy(mono[i:i + batch]))
+                out.append(torch.sigmoid(logits).numpy())
+        return np.concatenate(out) if out else np.zeros(0)
+
+
+def time_split(frame: pd.DataFrame, time_column: str, fraction: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The last ``fraction`` of rows in time order is the validation set (never a random split)."""
+    ordered = frame.sort_values(time_column, kind="stable").reset_index(drop=True)
+    cut = int(len(ordered) * (1 - fraction))
+    return ordered.iloc[:cut].reset_index(drop=True), ordered.iloc[cut:].reset_index(drop=True)
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def train(train_frame: pd.DataFrame, valid_frame: pd.DataFrame, label: str, categorical: list[str],
+          numeric: list[str], monotone: list[str], hyperparameters: dict | None = None,
+          device: str | None = None) -> TrainedModel:
+    """Fit preprocessing on ``train_frame``, then the network with early stopping on validation log loss."""
+    hp = {**DEFAULTS, **(hyperparameters or {})}
+    seed_everything(int(hp["seed"]))
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    pre = Preprocessor(categorical, numeric, monotone).fit(train_frame)
+    net = TabularNet(pre.cardinalities(), len(pre.dense), len(pre.monotone), int(hp["hidden"]), float(hp["dropout"]))
+    net.to(device)
+    tensors = [torch.from_numpy(a).to(device) for a in pre.transform(train_frame)]
+    y = torch.from_numpy(train_frame[label].to_numpy(dtype=np.float32)).to(device)
+    v_tensors = [torch.from_numpy(a).to(device) for a in pre.transform(valid_frame)]
+    v_y = valid_frame[label].to_numpy(dtype=np.float32)
+    optimizer = torch.optim.AdamW(net.parameters(), lr=float(hp["learning_rate"]), weight_decay=float(hp["weight_decay"]))
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    generator = torch.Generator(device="cpu").manual_seed(int(hp["seed"]))
+    best, best_state, waited, history = float("inf"), None, 0, []
+    started = time.perf_counter()
+    seen = 0
+    for epoch in range(int(hp["epochs"])):
+        net.train()
+        order = torch.randperm(len(y), generator=generator).to(device)
+        total = 0.0
+        for i in range(0, len(order), int(hp["batch_size"])):
+            idx = order[i:i + int(hp["batch_size"])]
+            optimizer.zero_grad()
+            loss = loss_fn(net(*(t[idx] for t in tensors)), y[idx])
+            loss.backward()
+            optimizer.step()
+            total += float(loss) * len(idx)
+            seen += len(idx)
+        net.eval()
+        with torch.no_grad():
+            v_p = torch.sigmoid(net(*v_tensors)).cpu().numpy()
+        valid = scores(v_y, v_p)
+        history.append({"epoch": epoch, "train_log_loss": total / len(y), "valid_log_loss": valid["log_loss"],
+                        "valid_roc_auc": valid["roc_auc"]})
+        logger.info("epoch %d: train %.4f valid %.4f auc %.4f", epoch, total / len(y), valid["log_loss"], valid["roc_auc"])
+        if valid["log_loss"] < best - 1e-5:
+            best, waited = valid["log_loss"], 0
+            best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+        else:
+            waited += 1
+            if waited >= int(hp["patience"]):
+                break
+    seconds = time.perf_counter() - started
+    net.to("cpu")
+    if best_state is not None:
+        net.load_state_dict(best_state)
+    model = TrainedModel(net, pre, 0.5, hp, history, device, seconds, seen / seconds if seconds else 0.0)
+    model.threshold = best_f1_threshold(v_y, model.predict_proba(valid_frame))
+    return model

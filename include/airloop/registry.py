@@ -1,0 +1,84 @@
+"""The model registry behind a small interface: MLflow registered models with aliases (never stages).
+
+Every alias move is recorded twice: as tags of the version it now points to (who, why, when) and as an
+entry of the registered model's audit trail (tags ``audit.000001``, ... holding JSON), which
+``audit_trail()`` lists in order and ``rollback()`` reads to find the previous champion.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+@dataclass(frozen=True)
+class AliasMove:
+    alias: str
+    version: str
+    previous: str | None
+    who: str
+    why: str
+    at: str
+
+
+class ModelRegistry:
+    """One registered model (e.g. ``flight_delay``) in an MLflow tracking server or SQLite store."""
+
+    def __init__(self, tracking_uri: str, name: str) -> None:
+        from mlflow import MlflowClient
+
+        self.name = name
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+    def ensure_model(self) -> None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            self.client.get_registered_model(self.name)
+        except MlflowException:
+            self.client.create_registered_model(self.name, description="Airloop model; aliases: champion, challenger")
+
+    def register(self, model_uri: str, run_id: str, tags: dict[str, str]) -> str:
+        self.ensure_model()
+        version = self.client.create_model_version(self.name, model_uri, run_id=run_id, tags=tags)
+        return str(version.version)
+
+    def version_of(self, alias: str) -> str | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(self.client.get_model_version_by_alias(self.name, alias).version)
+        except MlflowException:
+            return None
+
+    def version(self, version: str) -> Any:
+        return self.client.get_model_version(self.name, version)
+
+    def move_alias(self, alias: str, version: str, who: str, why: str, at: str) -> AliasMove:
+        previous = self.version_of(alias)
+        self.client.set_registered_model_alias(self.name, alias, version)
+        for key, value in (("set_by", who), ("reason", why), ("at", at)):
+            self.client.set_model_version_tag(self.name, version, f"{alias}.{key}", value[:5000])
+        move = AliasMove(alias, version, previous, who, why, at)
+        seq = len(self.audit_trail()) + 1
+        self.client.set_registered_model_tag(self.name, f"audit.{seq:06d}", json.dumps(move.__dict__))
+        logger.info("%s: %s -> v%s (was %s) by %s: %s", self.name, alias, version, previous, who, why)
+        return move
+
+    def audit_trail(self) -> list[AliasMove]:
+        tags = self.client.get_registered_model(self.name).tags
+        return [AliasMove(**json.loads(tags[k])) for k in sorted(t for t in tags if t.startswith("audit."))]
+
+    def rollback(self, who: str, why: str, at: str) -> AliasMove:
+        """Point ``champion`` back at the version it held before its latest move."""
+        moves = [m for m in self.audit_trail() if m.alias == CHAMPION]
+        if not moves or moves[-1].previous is None:
+            raise ValueError(f"{self.name}: no earlier champion to roll back to")
+        return self.move_alias(CHAMPION, moves[-1].previous, who, f"rollback: {why}", at)

@@ -1,0 +1,265 @@
+"""Training, evaluation and promotion of the use case's model, callable from Airflow tasks and the CLI.
+
+Each step reads and writes through the lake (datasets keyed on the training window) and the MLflow
+tracking store, so a step can be re-run on its own. Times written to MLflow tags ("at") come from the
+caller (the DAG run's logical date), never from the clock.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from airloop.lake import Lake
+from airloop.settings import PROJECT_ROOT, Settings
+from airloop.usecase import UseCase
+
+logger = logging.getLogger(__name__)
+
+TIME = "event_timestamp"
+
+
+@dataclass(frozen=True)
+class TrainingWindow:
+    """Train on ``[train_start, holdout_start)``, judge on the most recent labeled period
+    ``[holdout_start, holdout_end)`` (end exclusive; local days of the use case)."""
+
+    train_start: date
+    holdout_start: date
+    holdout_end: date
+
+    @property
+    def key(self) -> str:
+        return f"{self.train_start}_{self.holdout_start}_{self.holdout_end}"
+
+    @classmethod
+    def ending(cls, end: date, train_days: int, holdout_days: int) -> TrainingWindow:
+        holdout_start = end - timedelta(days=holdout_days)
+        return cls(holdout_start - timedelta(days=train_days), holdout_start, end)
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v.isoformat() for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, str]) -> TrainingWindow:
+        return cls(*(date.fromisoformat(d[k]) for k in ("train_start", "holdout_start", "holdout_end")))
+
+
+def _days(first: date, end_exclusive: date) -> list[str]:
+    return [(first + timedelta(days=i)).isoformat() for i in range((end_exclusive - first).days)]
+
+
+def build_datasets(settings: Settings, use_case: UseCase, lake: Lake, window: TrainingWindow) -> dict[str, Any]:
+    """Point-in-time training and holdout frames (Feast historical retrieval) written to the lake."""
+    from airloop.featurestore import open_store, training_set
+
+    available = set(lake.validated_days())
+    days = [d for d in _days(window.train_start, window.holdout_end) if d in available]
+    if not days:
+        raise ValueError(f"no validated days in the training window {window.as_dict()}")
+    events = lake.read_validated(use_case.primary_source, days)
+    frame = training_set(open_store(settings, use_case), use_case, events)
+    for column in {*use_case.model.invariant_inputs, "dest", "tailnum"} - set(frame.columns):  # type: ignore[union-attr]
+        frame[column] = events[column].to_numpy()
+    local = pd.to_datetime(frame[TIME]).dt.tz_convert(use_case.timezone).dt.date
+    train = frame[local < window.holdout_start].reset_index(drop=True)
+    holdout = frame[local >= window.holdout_start].reset_index(drop=True)
+    if len(train) == 0 or len(holdout) == 0:
+        raise ValueError(f"empty split: {len(train)} training rows, {len(holdout)} holdout rows")
+    lake.write_dataset("training", f"{window.key}/train", train)
+    lake.write_dataset("training", f"{window.key}/holdout", holdout)
+    logger.info("training set %s: %d train rows, %d holdout rows", window.key, len(train), len(holdout))
+    return {"window": window.as_dict(), "train_rows": len(train), "holdout_rows": len(holdout),
+            "days": len(days)}
+
+
+def _mlflow(settings: Settings, use_case: UseCase) -> str:
+    """Point MLflow at the configured store; return the experiment id (artifacts under the state folder)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    name = f"airloop-{use_case.name}"
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = (settings.home / "mlflow" / "artifacts").as_uri() if settings.env == "local" else None
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                              timeout=5, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def train_and_register(settings: Settings, use_case: UseCase, lake: Lake, window: TrainingWindow,
+                       hyperparameters: dict[str, Any], lineage: dict[str, str], at: str) -> dict[str, Any]:
+    """Train the torch model and the baseline on the same split, log both runs, register the torch
+    model as a new version with alias ``challenger``; return ids and holdout metrics."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from airloop.model.baseline import Baseline
+    from airloop.model.metrics import calibration, scores, slice_metrics
+    from airloop.model.profile import reference_profile
+    from airloop.model.pyfunc import DelayModel, save_artifacts
+    from airloop.model.train import time_split, train
+    from airloop.registry import CHALLENGER, ModelRegistry
+
+    spec = use_case.model
+    assert spec is not None and use_case.features is not None
+    label = use_case.label.name
+    train_all = lake.read_dataset("training", f"{window.key}/train")
+    holdout = lake.read_dataset("training", f"{window.key}/holdout")
+    fit, valid = time_split(train_all, TIME, spec.validation_fraction)
+    hp = {**spec.hyperparameters, **hyperparameters}
+    model = train(fit, valid, label, spec.categorical, spec.numeric, spec.monotone_increasing, hp)
+    y = holdout[label].to_numpy()
+    p = model.predict_proba(holdout)
+    torch_metrics = scores(y, p)
+    baseline = Baseline(model.pre, seed=int(hp.get("seed", 13))).fit(fit, label)
+    base_metrics = scores(y, baseline.predict_proba(holdout))
+    experiment = _mlflow(settings, use_case)
+    tags = {"airloop.use_case": use_case.name, "airloop.window": json.dumps(window.as_dict()),
+            "airloop.train_rows": str(len(train_all)), "airloop.holdout_rows": str(len(holdout)),
+            "airloop.feature_service": use_case.features.service, "airloop.git_commit": git_commit(), **lineage}
+    with mlflow.start_run(experiment_id=experiment, run_name=f"baseline {window.key}") as run:
+        mlflow.set_tags({**tags, "airloop.model_kind": "baseline-hgb"})
+        mlflow.log_params({"model": "HistGradientBoostingClassifier", **window.as_dict()})
+        mlflow.log_metrics({f"holdout_{k}": v for k, v in base_metrics.items()})
+        baseline_run = run.info.run_id
+    with mlflow.start_run(experiment_id=experiment, run_name=f"torch {window.key}") as run:
+        mlflow.set_tags({**tags, "airloop.model_kind": "torch-tabular", "airloop.baseline_run_id": baseline_run})
+        mlflow.log_params({**hp, **window.as_dict(), "device": model.device, "threshold": model.threshold})
+        for row in model.history:
+            mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
+        mlflow.log_metrics({f"holdout_{k}": v for k, v in torch_metrics.items()})
+        mlflow.log_metrics({f"baseline_holdout_{k}": v for k, v in base_metrics.items()})
+        mlflow.log_metrics({"train_seconds": model.seconds, "train_samples_per_second": model.samples_per_second})
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            artifacts = save_artifacts(model, folder / "model_files")
+            _log_reports(folder, holdout, y, p, calibration, slice_metrics)
+            profile = reference_profile(train_all, spec.categorical, spec.numeric, model.predict_proba(train_all))
+            (folder / "reference_profile.json").write_text(json.dumps(profile))
+            mlflow.log_artifact(str(folder / "reference_profile.json"))
+            example = holdout[model.pre.inputs].head(5)
+            output = pd.DataFrame({"probability": p[:5], "label": (p[:5] >= model.threshold).astype("int64")})
+            signature = infer_signature(example, output)
+            info = mlflow.pyfunc.log_model(
+                name="model", python_model=DelayModel(), artifacts=artifacts, signature=signature,
+                input_example=example, pip_requirements=_requirements())
+        run_id = run.info.run_id
+    registry = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name)
+    version = registry.register(info.model_uri, run_id, {"airloop.window": json.dumps(window.as_dict()),
+                                                         "airloop.holdout_roc_auc": f"{torch_metrics['roc_auc']:.5f}",
+                                                         **{k: v[:5000] for k, v in lineage.items()}})
+    registry.move_alias(CHALLENGER, version, lineage.get("airloop.triggered_by", "cli"), "newly trained", at)
+    return {"version": version, "run_id": run_id, "baseline_run_id": baseline_run, "metrics": torch_metrics,
+            "baseline_metrics": base_metrics, "window": window.as_dict(), "train_rows": len(train_all),
+            "train_seconds": model.seconds, "samples_per_second": model.samples_per_second, "device": model.device}
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{p}=={version(p)}" for p in ("mlflow", "torch", "pandas", "numpy", "scikit-learn")]
+
+
+def _log_reports(folder: Path, holdout: pd.DataFrame, y: np.ndarray, p: np.ndarray, calibration: Any,
+                 slice_metrics: Any) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mlflow
+
+    curve = calibration(y, p)
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    ax.plot(curve.predicted, curve.observed, "o-")
+    ax.set_xlabel("predicted delay probability")
+    ax.set_ylabel("observed delay rate")
+    ax.set_title("calibration (holdout)")
+    fig.tight_layout()
+    fig.savefig(folder / "calibration.png", dpi=100)
+    plt.close(fig)
+    curve.to_csv(folder / "calibration.csv", index=False)
+    for column in ("origin", "carrier"):
+        slice_metrics(holdout, y, p, column).to_csv(folder / f"slices_{column}.csv", index=False)
+    for name in ("calibration.png", "calibration.csv", "slices_origin.csv", "slices_carrier.csv"):
+        mlflow.log_artifact(str(folder / name), artifact_path="evaluation")
+
+
+def evaluate_and_decide(settings: Settings, use_case: UseCase, lake: Lake, window: TrainingWindow,
+                        version: str) -> dict[str, Any]:
+    """Score challenger and champion on the SAME holdout, run the behaviour tests, decide."""
+    import mlflow
+
+    from airloop.model.behaviour import run_all
+    from airloop.model.gate import decide
+    from airloop.model.metrics import bootstrap_auc_difference, scores
+    from airloop.registry import CHAMPION, ModelRegistry
+
+    spec = use_case.model
+    assert spec is not None
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    registry = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name)
+    holdout = lake.read_dataset("training", f"{window.key}/holdout")
+    y = holdout[use_case.label.name].to_numpy()
+    challenger = mlflow.pyfunc.load_model(f"models:/{use_case.model_name}/{version}")
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        return challenger.predict(frame)["probability"].to_numpy()
+
+    p_new = predict(holdout)
+    champion_version = registry.version_of(CHAMPION)
+    champion_auc, ci = None, None
+    if champion_version is not None and champion_version != version:
+        champion = mlflow.pyfunc.load_model(f"models:/{use_case.model_name}@{CHAMPION}")
+        p_old = champion.predict(holdout)["probability"].to_numpy()
+        champion_auc = scores(y, p_old)["roc_auc"]
+        ci = bootstrap_auc_difference(y, p_new, p_old, spec.bootstrap_samples)
+    sample = holdout.sample(min(500, len(holdout)), random_state=0).reset_index(drop=True)
+    behaviour = run_all(predict, sample, spec)
+    new_auc = scores(y, p_new)["roc_auc"]
+    decision = decide(new_auc, champion_auc, ci, behaviour, spec)
+    run_id = registry.version(version).run_id
+    client = registry.client
+    client.log_metric(run_id, "gate_challenger_roc_auc", new_auc)
+    if champion_auc is not None and ci is not None:
+        client.log_metric(run_id, "gate_champion_roc_auc", champion_auc)
+        client.log_metric(run_id, "gate_auc_diff_low", ci[1])
+        client.log_metric(run_id, "gate_auc_diff_high", ci[2])
+    client.set_model_version_tag(use_case.model_name, version, "gate.verdict", decision.verdict)
+    client.set_model_version_tag(use_case.model_name, version, "gate.reason", decision.reason[:5000])
+    client.set_model_version_tag(use_case.model_name, version, "gate.behaviour",
+                                 json.dumps([b.__dict__ for b in behaviour])[:5000])
+    logger.info("gate for v%s: %s - %s", version, decision.verdict, decision.reason)
+    return {"version": version, "champion_version": champion_version, "challenger_auc": new_auc,
+            "champion_auc": champion_auc, "auc_diff_ci": ci, "promote": decision.promote,
+            "verdict": decision.verdict, "reason": decision.reason, "behaviour": [b.__dict__ for b in behaviour]}
+
+
+def promote(settings: Settings, use_case: UseCase, verdict: dict[str, Any], who: str, at: str) -> dict[str, Any]:
+    """Move ``champion`` to the challenger when the gate said so; otherwise record why it stays."""
+    from airloop.registry import CHAMPION, ModelRegistry
+
+    registry = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name)
+    if not verdict["promote"]:
+        registry.client.set_model_version_tag(use_case.model_name, verdict["version"], "promotion",
+                                              f"kept v{verdict['champion_version']}: {verdict['reason']}"[:5000])
+        return {"champion": verdict["champion_version"], "promoted": False, "reason": verdict["reason"]}
+    move = registry.move_alias(CHAMPION, verdict["version"], who, f"{verdict['verdict']}: {verdict['reason']}", at)
+    return {"champion": move.version, "previous": move.previous, "promoted": True, "reason": verdict["reason"]}
