@@ -155,3 +155,69 @@ def materialize_feature_days(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     materialize_days(open_store(settings, use_case, apply=False), use_case, [date.fromisoformat(d) for d in days])
     logger.info("materialized %d day(s), rows per view: %s", len(days), rows)
     return {"days": days, "rows": rows, "rows_total": sum(rows.values())}
+
+
+def plan_training(params: dict[str, Any], interval_end: datetime | None, run_after: datetime, dag_id: str,
+                  run_id: str) -> dict[str, Any]:
+    """The training window (params, else the latest one ending with the data interval) and the lineage."""
+    import json
+
+    from airloop.training import TrainingWindow
+
+    _, use_case, _ = _runtime()
+    spec = use_case.model
+    if spec is None:
+        raise AirflowFailException(f"use case {use_case.name} declares no model")
+    if params.get("holdout_end"):
+        end = date.fromisoformat(params["holdout_end"])
+    elif interval_end is not None:
+        end = interval_end.astimezone(__import__("zoneinfo").ZoneInfo(use_case.timezone)).date()
+    else:
+        raise AirflowFailException("no holdout_end param and no data interval to end the window at")
+    window = TrainingWindow.ending(end, int(params.get("train_days") or spec.train_days),
+                                   int(params.get("holdout_days") or spec.holdout_days))
+    reason = params.get("reason") or ("scheduled retraining" if interval_end is not None else "manual")
+    lineage = {"airloop.dag_id": dag_id, "airloop.run_id": run_id, "airloop.trigger_reason": reason,
+               "airloop.triggered_by": f"airflow:{dag_id}/{run_id}",
+               "airloop.drift_evidence": json.dumps(params.get("drift_evidence") or {})}
+    at = (interval_end or run_after).isoformat()
+    logger.info("training window %s (%s)", window.as_dict(), reason)
+    return {"window": window.as_dict(), "lineage": lineage, "at": at,
+            "hyperparameters": params.get("hyperparameters") or {}, "require_approval": bool(params.get("require_approval"))}
+
+
+def build_training_set(plan: dict[str, Any]) -> dict[str, Any]:
+    from airloop.training import TrainingWindow, build_datasets
+
+    settings, use_case, lake = _runtime()
+    return build_datasets(settings, use_case, lake, TrainingWindow.from_dict(plan["window"]))
+
+
+def train_model(plan: dict[str, Any]) -> dict[str, Any]:
+    from airloop.training import TrainingWindow, train_and_register
+
+    settings, use_case, lake = _runtime()
+    return train_and_register(settings, use_case, lake, TrainingWindow.from_dict(plan["window"]),
+                              plan["hyperparameters"], plan["lineage"], plan["at"])
+
+
+def evaluate_model(plan: dict[str, Any], trained: dict[str, Any]) -> dict[str, Any]:
+    from airloop.training import TrainingWindow, evaluate_and_decide
+
+    settings, use_case, lake = _runtime()
+    return evaluate_and_decide(settings, use_case, lake, TrainingWindow.from_dict(plan["window"]), trained["version"])
+
+
+def promote_model(plan: dict[str, Any], verdict: dict[str, Any]) -> dict[str, Any]:
+    from airloop.training import promote
+
+    settings, use_case, _ = _runtime()
+    return promote(settings, use_case, verdict, plan["lineage"]["airloop.triggered_by"], plan["at"])
+
+
+def rollback_model(reason: str, who: str, at: str) -> dict[str, Any]:
+    from airloop.registry import ModelRegistry
+
+    settings, use_case, _ = _runtime()
+    move = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name).rollback(who, reason, at)
+    return move.__dict__
