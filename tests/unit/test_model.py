@@ -1,0 +1,142 @@
+"""The model library: preprocessing, network, determinism, the gate, behaviour tests, leakage guard."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from airloop.model.behaviour import BehaviourResult, directional, invariance, minimum_functionality
+from airloop.model.gate import decide
+from airloop.model.metrics import bootstrap_auc_difference, scores
+from airloop.model.net import TabularNet
+from airloop.model.preprocess import Preprocessor
+from airloop.model.profile import numeric_profile
+from airloop.model.train import time_split, train
+from airloop.usecase import ModelSpec
+from airloop.usecases import load_use_case
+
+UC = load_use_case("flights")
+SPEC = ModelSpec(categorical=["c"], numeric=["x", "rain"], monotone_increasing=["rain"], min_auc=0.6, tolerance=0.01)
+
+
+def synthetic(n: int = 3000, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"c": rng.choice(["AA", "UA", "DL"], n), "x": rng.normal(size=n),
+                          "rain": rng.exponential(0.1, n), "flight": rng.integers(1, 5000, n),
+                          "event_timestamp": pd.date_range("2013-01-01", periods=n, freq="min", tz="UTC")})
+    logit = 1.5 * frame.x + 3 * frame.rain + (frame.c == "AA") * 0.8 - 0.5
+    frame["y"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return frame
+
+
+def test_preprocessing_identical_at_fit_and_serve_time():
+    frame = synthetic()
+    pre = Preprocessor(["c"], ["x", "rain"], ["rain"]).fit(frame)
+    restored = Preprocessor.from_json(pre.to_json())
+    for a, b in zip(pre.transform(frame.head(50)), restored.transform(frame.head(50)), strict=True):
+        np.testing.assert_array_equal(a, b)
+    one_by_one = [restored.transform(frame.iloc[[i]])[1][0] for i in range(5)]
+    np.testing.assert_array_equal(np.vstack(one_by_one), pre.transform(frame.head(5))[1])
+    cats, dense, mono = pre.transform(pd.DataFrame({"c": ["ZZ"], "x": [None], "rain": [0.1]}))
+    assert cats[0, 0] == 0 and dense[0, 0] == 0.0  # unseen category -> 0, missing -> mean
+
+
+def test_missing_input_column_is_a_clear_error():
+    pre = Preprocessor(["c"], ["x", "rain"], ["rain"]).fit(synthetic())
+    with pytest.raises(KeyError, match="lacks columns"):
+        pre.transform(pd.DataFrame({"c": ["AA"]}))
+
+
+def test_forward_backward_on_a_tiny_batch():
+    net = TabularNet([4], n_dense=1, n_monotone=1)
+    cats, dense, mono = torch.tensor([[1], [2]]), torch.randn(2, 1), torch.rand(2, 1)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(net(cats, dense, mono), torch.tensor([0.0, 1.0]))
+    loss.backward()
+    assert all(p.grad is not None for p in net.parameters())
+
+
+def test_monotone_input_never_lowers_the_risk():
+    net = TabularNet([4], n_dense=1, n_monotone=1)
+    with torch.no_grad():
+        net.monotone_weight.fill_(-3.0)  # even a negative raw weight gives a positive softplus slope
+        low = net(torch.tensor([[1]]), torch.zeros(1, 1), torch.zeros(1, 1))
+        high = net(torch.tensor([[1]]), torch.zeros(1, 1), torch.ones(1, 1))
+    assert high.item() >= low.item()
+
+
+def test_same_seed_same_metrics():
+    frame = synthetic()
+    fit, valid = time_split(frame, "event_timestamp", 0.2)
+    hp = {"epochs": 3, "seed": 7, "batch_size": 256}
+    runs = [train(fit, valid, "y", ["c"], ["x", "rain"], ["rain"], hp, device="cpu") for _ in range(2)]
+    np.testing.assert_array_equal(runs[0].predict_proba(valid), runs[1].predict_proba(valid))
+    assert runs[0].history == runs[1].history
+    assert scores(valid.y.to_numpy(), runs[0].predict_proba(valid))["roc_auc"] > 0.7
+
+
+def test_time_split_is_ordered():
+    frame = synthetic().sample(frac=1, random_state=1)
+    fit, valid = time_split(frame, "event_timestamp", 0.25)
+    assert fit.event_timestamp.max() < valid.event_timestamp.min() and len(valid) == 750
+
+
+PASS = [BehaviourResult("x", True, "")]
+
+
+@pytest.mark.parametrize(
+    "challenger, champion, ci, behaviour, verdict, promote",
+    [
+        (0.75, None, None, PASS, "first_champion", True),
+        (0.55, None, None, PASS, "below_minimum", False),
+        (0.80, 0.75, (0.05, 0.03, 0.07), PASS, "better", True),
+        (0.75, 0.75, (0.0, -0.008, 0.008), PASS, "within_tolerance", True),
+        (0.70, 0.75, (-0.05, -0.07, -0.03), PASS, "worse", False),
+        (0.80, 0.75, (0.05, 0.03, 0.07), [BehaviourResult("directional:rain", False, "drop")], "failed_behaviour", False),
+    ],
+)
+def test_gate_decisions(challenger, champion, ci, behaviour, verdict, promote):
+    decision = decide(challenger, champion, ci, behaviour, SPEC)
+    assert (decision.verdict, decision.promote) == (verdict, promote)
+    assert decision.reason
+
+
+def test_bootstrap_difference_brackets_the_estimate():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 2000)
+    good, noisy = y + rng.normal(0, 0.5, 2000), y + rng.normal(0, 2.0, 2000)
+    est, low, high = bootstrap_auc_difference(y, good, noisy, samples=100)
+    assert low <= est <= high and low > 0
+    est, low, high = bootstrap_auc_difference(y, good, good, samples=50)
+    assert est == low == high == 0.0
+
+
+def test_behaviour_tests_catch_bad_models():
+    rows = synthetic(50)
+    ignores = invariance(lambda f: f.x.to_numpy(), rows, "flight")
+    uses_flight = invariance(lambda f: f.flight.to_numpy() / 5000.0, rows, "flight")
+    assert ignores.passed and not uses_flight.passed
+    assert not directional(lambda f: -f.rain.to_numpy(), rows, "rain", 0.5).passed
+    assert directional(lambda f: f.rain.to_numpy(), rows, "rain", 0.5).passed
+    check = minimum_functionality(lambda f: f.x.to_numpy(), rows, {"x": -2.0}, {"x": 2.0})
+    assert check.passed and not minimum_functionality(lambda f: -f.x.to_numpy(), rows, {"x": -2.0}, {"x": 2.0}).passed
+
+
+def test_leakage_guard_declared_inputs():
+    spec = UC.model
+    inputs = set(spec.categorical) | set(spec.numeric)
+    assert not inputs & set(UC.forbidden_inputs)
+    data = UC.model_dump()
+    data["model"]["numeric"] = [*data["model"]["numeric"], "arr_delay"]
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="forbidden"):
+        type(UC).model_validate(data)
+
+
+def test_numeric_profile_edges_and_frequencies():
+    profile = numeric_profile(pd.Series([1.0, 1.0, 1.0, 2.0, None]), bins=4)
+    assert profile["edges"] == [1.0, 1.25, 2.0]  # duplicate quantile edges collapse
+    assert profile["frequencies"] == [0.75, 0.25] and profile["null_share"] == 0.2
+    assert profile["sample"] == [1.0, 1.0, 1.0, 2.0]
