@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,21 @@ def print_summary(lake: Lake, days: list[str], primary: str) -> dict[str, Any]:
     return s
 
 
+def print_training(trained: dict[str, Any]) -> None:
+    """Model metrics beside the baseline's, the gate's verdict and the champion."""
+    t, v, p = trained["train"], trained["evaluate"], trained["promote"]
+    w = t["window"]
+    _out(f"Model flight_delay v{t['version']}: trained on {w['train_start']}..{w['holdout_start']} "
+         f"({t['train_rows']:,} rows, {t['train_seconds']:.0f} s on {t['device']}), holdout {w['holdout_start']}.."
+         f"{w['holdout_end']} (exclusive)")
+    _out("  holdout      ROC AUC  PR AUC  log loss  Brier")
+    for name, m in (("torch", t["metrics"]), ("baseline", t["baseline_metrics"])):
+        _out(f"  {name:<11} {m['roc_auc']:.4f}   {m['pr_auc']:.4f}  {m['log_loss']:.4f}    {m['brier']:.4f}")
+    _out(f"  gate: {v['verdict']} - {v['reason']}")
+    _out("  behaviour: " + "; ".join(f"{b['name']} {'ok' if b['passed'] else 'FAILED'}" for b in v["behaviour"]))
+    _out(f"  champion: v{p['champion']} ({'promoted' if p['promoted'] else 'kept'})")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from airloop.airflow_runtime import local_airflow
     from airloop.usecases import load_use_case
@@ -75,8 +90,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     stages: list[tuple[str, str, str, float, dict[str, str]]] = []
     materialized: dict[str, Any] = {}
+    trained: dict[str, Any] = {}
     with local_airflow(port=args.port, log_path=airflow_home / "demo-airflow.log") as api:
-        for dag_id in ("ingest_validate", "materialize_features"):
+        for dag_id in ("ingest_validate", "materialize_features", "train_model"):
             api.wait_until(f"{dag_id} parsed", lambda d=dag_id: api.dag(d), 180)
             api.set_paused(dag_id, False)
         known = set(api.run_ids("materialize_features"))
@@ -93,6 +109,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
                            api.task_states("materialize_features", feature_run)))
             if state == "success":
                 materialized = api.xcom("materialize_features", feature_run, "materialize")
+                holdout_end = (date.fromisoformat(days[-1]) + timedelta(days=1)).isoformat()
+                train_run = api.trigger("train_model", conf={"holdout_end": holdout_end, "reason": "demo"})
+                _out(f"Triggered train_model run {train_run} (window ending {holdout_end}); waiting ...")
+                t1 = time.monotonic()
+                state = api.wait_run("train_model", train_run, timeout=args.timeout)
+                stages.append(("train_model", train_run, state, time.monotonic() - t1,
+                               api.task_states("train_model", train_run)))
+                if state == "success":
+                    trained = {"train": api.xcom("train_model", train_run, "train"),
+                               "evaluate": api.xcom("train_model", train_run, "evaluate"),
+                               "promote": api.xcom("train_model", train_run, "promote")}
     _out()
     _out(f"=== Airloop demo summary ({time.monotonic() - started:.0f} s in all) ===")
     for dag_id, rid, st, secs, tasks in stages:
@@ -102,9 +129,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if materialized:
         _out(f"Feature store: {materialized['rows_total']:,} feature rows of {len(materialized['days'])} days "
              f"materialized to the online store (" + ", ".join(f"{k} {v:,}" for k, v in materialized["rows"].items()) + ")")
+    if trained:
+        print_training(trained)
     _out("Airflow UI: `make airflow`, then http://127.0.0.1:8080 (user admin, password in "
          f"{airflow_home / 'simple_auth_manager_passwords.json'})")
-    return 0 if all(st == "success" for _, _, st, _, _ in stages) and len(stages) == 2 else 1
+    return 0 if all(st == "success" for _, _, st, _, _ in stages) and len(stages) == 3 else 1
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -142,6 +171,47 @@ def cmd_feast_repo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train, evaluate and (if the gate allows) promote, without Airflow: the same library calls."""
+    import json
+
+    from airloop.training import TrainingWindow, build_datasets, evaluate_and_decide, promote, train_and_register
+    from airloop.usecases import load_use_case
+
+    settings = load_settings()
+    use_case = load_use_case(settings.use_case)
+    assert use_case.model is not None
+    lake = Lake(settings.lake)
+    window = TrainingWindow.ending(date.fromisoformat(args.holdout_end), args.train_days or use_case.model.train_days,
+                                   args.holdout_days or use_case.model.holdout_days)
+    who = f"cli:{os.environ.get('USER', 'unknown')}"
+    lineage = {"airloop.triggered_by": who, "airloop.trigger_reason": args.reason, "airloop.drift_evidence": "{}"}
+    _out(json.dumps(build_datasets(settings, use_case, lake, window)))
+    trained = train_and_register(settings, use_case, lake, window, json.loads(args.hyperparameters), lineage, args.at)
+    _out(json.dumps({k: trained[k] for k in ("version", "metrics", "baseline_metrics")}, indent=1))
+    verdict = evaluate_and_decide(settings, use_case, lake, window, trained["version"])
+    _out(f"gate: {verdict['verdict']}: {verdict['reason']}")
+    if args.promote:
+        _out(json.dumps(promote(settings, use_case, verdict, who, args.at)))
+    return 0
+
+
+def cmd_registry(args: argparse.Namespace) -> int:
+    """Show the champion/challenger and the audit trail; ``--rollback REASON`` moves champion back."""
+    from airloop.registry import ModelRegistry
+    from airloop.usecases import load_use_case
+
+    settings = load_settings()
+    registry = ModelRegistry(settings.mlflow_tracking_uri, load_use_case(settings.use_case).model_name)
+    if args.rollback:
+        move = registry.rollback(f"cli:{os.environ.get('USER', 'unknown')}", args.rollback, args.at)
+        _out(f"champion -> v{move.version} (was v{move.previous})")
+    _out(f"champion: v{registry.version_of('champion')}, challenger: v{registry.version_of('challenger')}")
+    for move in registry.audit_trail():
+        _out(f"  {move.at}  {move.alias}: v{move.previous} -> v{move.version}  by {move.who}: {move.why}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="airloop", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -155,6 +225,19 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--timeout", type=float, default=1800)
     sub.add_parser("feast-repo", help="write the Feast CLI folder (feature_store.yaml)").set_defaults(
         func=cmd_feast_repo)
+    p = sub.add_parser("train", help="train + evaluate (+ --promote) the model for a window, without Airflow")
+    p.add_argument("--holdout-end", required=True, help="window end (exclusive), YYYY-MM-DD")
+    p.add_argument("--train-days", type=int)
+    p.add_argument("--holdout-days", type=int)
+    p.add_argument("--hyperparameters", default="{}", help="JSON overrides")
+    p.add_argument("--reason", default="manual (cli)")
+    p.add_argument("--at", required=True, help="timestamp recorded on alias moves, e.g. 2013-07-01T00:00:00-04:00")
+    p.add_argument("--promote", action="store_true")
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("registry", help="champion, challenger and the audit trail; --rollback REASON")
+    p.add_argument("--rollback")
+    p.add_argument("--at", default="unknown", help="timestamp recorded with a rollback")
+    p.set_defaults(func=cmd_registry)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -88,7 +88,7 @@ def train(train_frame: pd.DataFrame, valid_frame: pd.DataFrame, label: str, cate
             loss = loss_fn(net(*(t[idx] for t in tensors)), y[idx])
             loss.backward()
             optimizer.step()
-            total += float(loss) * len(idx)
+            total += loss.item() * len(idx)
             seen += len(idx)
         net.eval()
         with torch.no_grad():
