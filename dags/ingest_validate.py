@@ -17,9 +17,9 @@ on its own data interval.
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
-from airloop.orchestration import DEFAULT_ARGS, VALIDATED_ZONE, use_case_calendar
+from airloop.orchestration import DEFAULT_ARGS, VALIDATED_ZONE, range_params, use_case_calendar
 
 CALENDAR = use_case_calendar()
 
@@ -34,11 +34,7 @@ CALENDAR = use_case_calendar()
     default_args=DEFAULT_ARGS,
     tags=["airloop", "ingestion", CALENDAR.use_case],
     doc_md=__doc__,
-    params={
-        "first_day": Param(None, type=["null", "string"], format="date", description="range start (manual runs)"),
-        "last_day": Param(None, type=["null", "string"], format="date", description="range end, inclusive"),
-        "chunk_days": Param(None, type=["null", "integer"], minimum=1, description="days per mapped task"),
-    },
+    params=range_params(),
 )
 def ingest_validate() -> None:
     @task

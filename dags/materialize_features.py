@@ -12,9 +12,15 @@ Re-running is safe: partitions are replaced, and materializing a day writes the 
 
 from __future__ import annotations
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 
-from airloop.orchestration import DEFAULT_ARGS, ONLINE_FEATURES, VALIDATED_ZONE, use_case_calendar
+from airloop.orchestration import (
+    DEFAULT_ARGS,
+    ONLINE_FEATURES,
+    VALIDATED_ZONE,
+    range_params,
+    use_case_calendar,
+)
 
 CALENDAR = use_case_calendar()
 
@@ -28,11 +34,7 @@ CALENDAR = use_case_calendar()
     default_args=DEFAULT_ARGS,
     tags=["airloop", "features", CALENDAR.use_case],
     doc_md=__doc__,
-    params={
-        "first_day": Param(None, type=["null", "string"], format="date", description="range start (manual runs)"),
-        "last_day": Param(None, type=["null", "string"], format="date", description="range end, inclusive"),
-        "chunk_days": Param(None, type=["null", "integer"], minimum=1, description="days per mapped task"),
-    },
+    params=range_params(),
 )
 def materialize_features() -> None:
     @task

@@ -219,16 +219,18 @@ def evaluate_and_decide(settings: Settings, use_case: UseCase, lake: Lake, windo
     holdout = lake.read_dataset("training", f"{window.key}/holdout")
     y = holdout[use_case.label.name].to_numpy()
     challenger = mlflow.pyfunc.load_model(f"models:/{use_case.model_name}/{version}")
+    inputs = challenger.metadata.get_input_schema().input_names()  # the model's input contract
 
     def predict(frame: pd.DataFrame) -> np.ndarray:
-        return challenger.predict(frame)["probability"].to_numpy()
+        return challenger.predict(frame[inputs])["probability"].to_numpy()
 
     p_new = predict(holdout)
     champion_version = registry.version_of(CHAMPION)
     champion_auc, ci = None, None
     if champion_version is not None and champion_version != version:
         champion = mlflow.pyfunc.load_model(f"models:/{use_case.model_name}@{CHAMPION}")
-        p_old = champion.predict(holdout)["probability"].to_numpy()
+        old_inputs = champion.metadata.get_input_schema().input_names()
+        p_old = champion.predict(holdout[old_inputs])["probability"].to_numpy()
         champion_auc = scores(y, p_old)["roc_auc"]
         ci = bootstrap_auc_difference(y, p_new, p_old, spec.bootstrap_samples)
     sample = holdout.sample(min(500, len(holdout)), random_state=0).reset_index(drop=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from airflow.sdk import Asset, CronDataIntervalTimetable
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param
 
 OWNER = "airloop"
 
@@ -29,6 +29,15 @@ VALIDATED_ZONE = Asset(name="airloop_validated_zone", uri="x-airloop://lake/vali
 
 ONLINE_FEATURES = Asset(name="airloop_online_features", uri="x-airloop://feast/online", group="airloop")
 """Emitted when feature days are computed and materialized; ``extra``: ``days``, ``rows``."""
+
+
+def range_params() -> dict[str, Param]:
+    """Params of DAGs that can process a range of days in one run (history, late data)."""
+    return {
+        "first_day": Param(None, type=["null", "string"], format="date", description="range start (manual runs)"),
+        "last_day": Param(None, type=["null", "string"], format="date", description="range end, inclusive"),
+        "chunk_days": Param(None, type=["null", "integer"], minimum=1, description="days per mapped task"),
+    }
 
 
 @dataclass(frozen=True)
