@@ -277,11 +277,18 @@ def entity_frame(flights: pd.DataFrame, use_case: UseCase) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def historical_features(store: FeatureStore, use_case: UseCase, events: pd.DataFrame) -> pd.DataFrame:
-    """Point-in-time-correct features for ``events`` (rows of the primary source), in their order."""
+def historical_features(store: FeatureStore, use_case: UseCase, events: pd.DataFrame,
+                        at: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Point-in-time-correct features for ``events`` (rows of the primary source), in their order.
+
+    Each row's features are those known at its own prediction instant, or at ``at`` for all rows
+    (batch scoring ahead of time: only what was known when the batch ran).
+    """
     fs = use_case.features
     assert fs is not None
     entities = entity_frame(events, use_case)
+    if at is not None:
+        entities[TS] = at
     # Feast's offline stores identify entity rows by their join keys and timestamp (dask:
     # _drop_duplicates; duckdb/ibis: _entity_row_id), silently merging e.g. two flights of one origin in
     # the same minute. Each row's timestamp is made unique by adding its row number in

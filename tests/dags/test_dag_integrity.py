@@ -93,3 +93,13 @@ def test_materialize_features_contract(dagbag):
     assert [o.uri for o in dag.get_task("materialize").outlets] == ["x-airloop://feast/online"]
     assert {t.task_id for t in dag.tasks} == {"plan_days", "compute_features", "apply_definitions", "materialize"}
     assert dag.max_active_runs == 1
+
+
+def test_train_and_inference_contracts(dagbag):
+    train = dagbag.dags["train_model"]
+    assert train.timetable.expression == "0 3 * * 1" and train.max_active_runs == 1
+    assert {"holdout_end", "require_approval", "reason", "drift_evidence"} <= set(train.params.keys())
+    assert train.params["require_approval"] is False  # human approval is opt-in
+    assert type(dagbag.dags["rollback_model"].timetable).__name__ == "NullTimetable"  # manual only
+    batch = dagbag.dags["batch_inference"]
+    assert [o.uri for o in batch.get_task("score").outlets] == ["x-airloop://lake/predictions"]

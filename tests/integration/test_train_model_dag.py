@@ -110,3 +110,25 @@ def test_train_promote_retrain_and_rollback(trained_home, monkeypatch):
     trail = [(m.alias, m.version, m.previous) for m in registry.audit_trail() if m.alias == "champion"]
     assert trail == [("champion", "1", None), ("champion", "2", "1"), ("champion", "1", "2")]
     assert registry.audit_trail()[-1].why == "rollback: bad canary"
+
+    # batch inference of the next day with the champion (v1): equal to scoring the same rows in process
+    from airloop.batch import features_as_of, schedule
+    from airloop.featurestore import materialize_days, open_store
+    from airloop.intervals import DayInterval
+    from airloop.sources import ReplaySource
+
+    materialize_days(open_store(settings, use_case), use_case, [date(2013, 1, 29)])
+    batch = dag_named("batch_inference").test(logical_date=datetime(2013, 2, 4, tzinfo=timezone.utc),
+                                              run_conf={"day": "2013-01-30", "chunk_rows": 300})
+    assert str(batch.state) == "success"
+    predictions = lake.read_partition("predictions", "flight_delay", "2013-01-30")
+    events = schedule(use_case, ReplaySource("include/data/nycflights13"), date(2013, 1, 30))
+    assert len(predictions) == len(events) > 800 and set(predictions.model_version) == {"1"}
+    assert not set(use_case.forbidden_inputs) & set(events.columns)  # only what is known in advance
+    champion = mlflow.pyfunc.load_model("models:/flight_delay@champion")
+    as_of = DayInterval(date(2013, 1, 30), use_case.timezone).start
+    features = features_as_of(open_store(settings, use_case, apply=False), use_case, events, as_of)
+    expected = champion.predict(features[signature.inputs.input_names()])
+    # float32 network: scoring in chunks of 300 vs all 900 rows at once may change the last float32 bit
+    np.testing.assert_allclose(predictions.probability.to_numpy(), expected.probability.to_numpy(), rtol=1e-6)
+    assert (predictions.label.to_numpy() == expected.label.to_numpy()).mean() > 0.995

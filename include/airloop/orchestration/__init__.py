@@ -30,6 +30,9 @@ VALIDATED_ZONE = Asset(name="airloop_validated_zone", uri="x-airloop://lake/vali
 ONLINE_FEATURES = Asset(name="airloop_online_features", uri="x-airloop://feast/online", group="airloop")
 """Emitted when feature days are computed and materialized; ``extra``: ``days``, ``rows``."""
 
+PREDICTIONS = Asset(name="airloop_batch_predictions", uri="x-airloop://lake/predictions", group="airloop")
+"""Emitted when a day's batch predictions are written; ``extra``: ``day``, ``rows``, ``model_version``."""
+
 
 def range_params() -> dict[str, Param]:
     """Params of DAGs that can process a range of days in one run (history, late data)."""

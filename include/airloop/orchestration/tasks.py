@@ -221,3 +221,24 @@ def rollback_model(reason: str, who: str, at: str) -> dict[str, Any]:
     settings, use_case, _ = _runtime()
     move = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name).rollback(who, reason, at)
     return move.__dict__
+
+
+def batch_score(params: dict[str, Any], interval_end: datetime | None, run_after: datetime) -> dict[str, Any]:
+    """Score the day after the data interval (or ``params['day']``) as of the interval's end."""
+    from zoneinfo import ZoneInfo
+
+    from airloop.batch import score_day
+    from airloop.intervals import DayInterval
+    from airloop.sources import make_source
+
+    settings, use_case, lake = _runtime()
+    if params.get("day"):
+        day = date.fromisoformat(params["day"])
+        as_of = DayInterval(day, use_case.timezone).start
+    elif interval_end is not None:
+        as_of = interval_end
+        day = interval_end.astimezone(ZoneInfo(use_case.timezone)).date()
+    else:
+        raise AirflowFailException("no data interval: pass the day to score (YYYY-MM-DD)")
+    source = make_source(settings.source.kind, settings.source.path)
+    return score_day(settings, use_case, lake, source, day, as_of, int(params.get("chunk_rows") or 5000))

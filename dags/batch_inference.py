@@ -1,0 +1,48 @@
+"""
+### batch_inference
+
+Daily batch scoring with the `champion` model: at the end of each data interval, every flight scheduled
+on the next day is scored with the features known at that instant (offline store, point in time) and the
+champion's own preprocessing, in chunks; the predictions partition `lake/predictions/flight_delay/ds=DAY`
+(with the model version) is replaced atomically and the `airloop_batch_predictions` Asset is emitted.
+Manual runs take `day` (YYYY-MM-DD): that day is scored as of its midnight.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Param, dag, task
+
+from airloop.orchestration import DEFAULT_ARGS, PREDICTIONS, use_case_calendar
+
+CALENDAR = use_case_calendar()
+
+
+@dag(
+    dag_id="batch_inference",
+    schedule=CALENDAR.timetable(),
+    start_date=CALENDAR.start,
+    end_date=CALENDAR.end,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["airloop", "inference", CALENDAR.use_case],
+    doc_md=__doc__,
+    params={
+        "day": Param(None, type=["null", "string"], format="date", description="day to score (manual runs)"),
+        "chunk_rows": Param(5000, type="integer", minimum=100, description="rows scored per chunk"),
+    },
+)
+def batch_inference() -> None:
+    @task(outlets=[PREDICTIONS])
+    def score(params=None, data_interval_end=None, dag_run=None, outlet_events=None) -> dict:
+        from airloop.orchestration.tasks import batch_score
+
+        end = data_interval_end if dag_run.run_type == "scheduled" else None
+        result = batch_score(params, end, dag_run.run_after)
+        outlet_events[PREDICTIONS].extra = result
+        return result
+
+    score()
+
+
+batch_inference()
