@@ -24,7 +24,7 @@ DB_READY := $(AIRFLOW_HOME)/.db-ready
 DEMO_FIRST ?= 2013-01-01
 DEMO_LAST ?= 2013-06-30
 
-.PHONY: help setup demo test bench airflow clean feast-plan feast-apply
+.PHONY: help setup demo test bench airflow serve clean feast-plan feast-apply
 
 help:
 	@echo "make setup    create .venv, install pinned requirements, generate secrets, migrate the Airflow DB"
@@ -32,6 +32,7 @@ help:
 	@echo "make test     run the test suite (real Airflow, GX; PostgreSQL/Redis tests use the local services)"
 	@echo "make bench    run the benchmarks under bench/ and print their tables"
 	@echo "make airflow  Airflow UI + scheduler + dag-processor + triggerer on http://127.0.0.1:8080"
+	@echo "make serve    the BentoML prediction service on http://127.0.0.1:3000 (needs a champion: make demo)"
 	@echo "make feast-plan / feast-apply   Feast CLI on the configuration generated from the settings"
 	@echo "make clean    remove .venv and all local state (.airloop)"
 
@@ -63,6 +64,9 @@ bench: setup
 airflow: setup
 	@echo "Log in at http://127.0.0.1:8080 as admin, password in $(AIRFLOW_HOME)/simple_auth_manager_passwords.json"
 	airflow standalone
+
+serve: setup
+	bentoml serve airloop.serving.service:DelayService --host 127.0.0.1 --port 3000
 
 feast-plan: setup
 	cd "$$($(PY) -m airloop.cli feast-repo)" && feast plan

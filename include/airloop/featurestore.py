@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ROW_ID = "row_id"
+MISSING_KEY = "__missing__"
 
 
 def features_dir(settings: Settings, view: str) -> Path:
@@ -325,6 +326,8 @@ def online_features(store: FeatureStore, use_case: UseCase, requests: pd.DataFra
     fs = use_case.features
     assert fs is not None
     entities = entity_frame(requests, use_case).drop(columns=[TS, ROW_ID])
+    # A missing key (e.g. no tail number yet) is an unknown entity, not a crash in Feast's key sort.
+    entities = entities.astype(object).where(entities.notna(), MISSING_KEY) if entities.isna().any().any() else entities
     response = store.get_online_features(features=store.get_feature_service(fs.service),
                                          entity_rows=entities.to_dict("records"))
     raw = response.to_dict(include_event_timestamps=True)

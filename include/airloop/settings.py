@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     feast_online: Literal["sqlite", "redis"] = "sqlite"
     """Online store when local; production always uses Redis."""
     serving_url: str = "http://127.0.0.1:3000"
+    serving_watch_seconds: float = Field(10.0, gt=0, description="how often the service checks the champion alias")
+    serving_max_rows: int = Field(500, ge=1, description="most rows one /predict request may carry")
 
     postgres_dsn: SecretStr | None = None
     redis_url: SecretStr | None = None

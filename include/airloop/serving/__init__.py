@@ -1,0 +1,1 @@
+"""Real-time serving: the request contract, the live-traffic log and the BentoML service."""

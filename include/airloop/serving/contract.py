@@ -1,0 +1,46 @@
+"""The request contract of the prediction API, generated from the use-case declaration.
+
+Every column the primary source declares as known before the event becomes a field with the declared
+type and rules (allowed values, pattern, range); a violation is a 4xx naming the field.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from airloop.usecase import UseCase
+
+PY_TYPES: dict[str, Any] = {"int64": int, "float64": float, "string": str, "timestamp": datetime}
+
+
+def row_model(use_case: UseCase) -> type[BaseModel]:
+    """A pydantic model of one request row (e.g. one scheduled flight)."""
+    source = use_case.source(use_case.primary_source)
+    fields: dict[str, Any] = {}
+    for name in use_case.known_before_event:
+        column = source.column(name)
+        kind: Any = Literal[tuple(column.allowed)] if column.allowed else PY_TYPES[column.dtype]  # type: ignore[misc]
+        constraints: dict[str, Any] = {"description": column.description or None}
+        if column.regex and not column.allowed:
+            constraints["pattern"] = column.regex
+        if column.min_value is not None and column.dtype != "timestamp":
+            constraints["ge"] = column.min_value
+        if column.max_value is not None and column.dtype != "timestamp":
+            constraints["le"] = column.max_value
+        if column.clock_time:
+            constraints["ge"], constraints["le"] = 0, 2400 if column.allow_2400 else 2359
+        if column.max_null_share > 0:
+            fields[name] = (Annotated[kind | None, Field(**constraints)], None)
+        else:
+            fields[name] = (Annotated[kind, Field(**constraints)], ...)
+    return create_model(f"{use_case.name.title()}Row", __config__=ConfigDict(extra="forbid", strict=False), **fields)
+
+
+class PredictionRow(BaseModel):
+    probability: float
+    label: int
+    model_version: str
+    flags: dict[str, int]
