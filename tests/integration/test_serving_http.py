@@ -90,6 +90,8 @@ def test_single_and_multi_row_and_bad_requests(server):
         assert 400 <= response.status_code < 500, (case, response.status_code, response.text)
         assert names in response.text, (case, response.text)
     assert predict(client, [ROW]).status_code == 200  # still serving
+    metrics = client.get("/metrics").text
+    assert 'airloop_model_info{model="flight_delay",version="1"} 1.0' in metrics
 
 
 def test_hot_swap_without_failed_requests_and_live_log(server):

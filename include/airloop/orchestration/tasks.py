@@ -242,3 +242,15 @@ def batch_score(params: dict[str, Any], interval_end: datetime | None, run_after
         raise AirflowFailException("no data interval: pass the day to score (YYYY-MM-DD)")
     source = make_source(settings.source.kind, settings.source.path)
     return score_day(settings, use_case, lake, source, day, as_of, int(params.get("chunk_rows") or 5000))
+
+
+def record_feedback(triggering_asset_events: Any) -> list[dict[str, Any]]:
+    """Live metrics for the validated days announced by the triggering Asset events."""
+    from airloop.feedback import record_day
+
+    _, use_case, lake = _runtime()
+    days = sorted({ds for events in (triggering_asset_events or {}).values() for e in events
+                   for ds in (e.extra or {}).get("validated_days", [])})
+    recorded = [m for ds in days if (m := record_day(lake, use_case, date.fromisoformat(ds))) is not None]
+    logger.info("live metrics recorded for %d of %d day(s)", len(recorded), len(days))
+    return recorded

@@ -32,6 +32,13 @@ USE_CASE = load_use_case(SETTINGS.use_case)
 Row = row_model(USE_CASE)
 
 
+MODEL_INFO = bentoml.metrics.Gauge(
+    name="airloop_model_info", documentation="1 for the model version being served", labelnames=["model", "version"],
+    multiprocess_mode="livemax")
+ROWS_SERVED = bentoml.metrics.Counter(
+    name="airloop_rows_served", documentation="prediction rows served", labelnames=["version"])
+
+
 class _Champion:
     """An immutable (version, model, input columns) triple: swapped as a whole."""
 
@@ -72,6 +79,9 @@ class DelayService:
             raise RuntimeError(f"no champion of {USE_CASE.model_name}: train and promote one first")
         model = mlflow.pyfunc.load_model(f"models:/{USE_CASE.model_name}/{version}")
         logger.info("serving %s v%s", USE_CASE.model_name, version)
+        if getattr(self, "champion", None) is not None:
+            MODEL_INFO.labels(model=USE_CASE.model_name, version=self.champion.version).set(0)
+        MODEL_INFO.labels(model=USE_CASE.model_name, version=version).set(1)
         return _Champion(version, model)
 
     def _watch(self) -> None:
@@ -115,6 +125,7 @@ class DelayService:
                               model_version=champion.version, request_id=request_id, served_at=served_at,
                               flight=rows["flight"].to_numpy(), dest=rows["dest"].to_numpy())
         self.live.append(log)
+        ROWS_SERVED.labels(version=champion.version).inc(len(rows))
         return {
             "request_id": request_id,
             "model_version": champion.version,

@@ -1,0 +1,39 @@
+"""
+### live_feedback
+
+Scheduled on the `airloop_validated_zone` Asset: once ingestion lands a day's actual outcomes, the
+predictions the service logged for that day's flights are joined to them by flight key, and live accuracy
+and ROC AUC per model version are written to `lake/monitoring/live_metrics/ds=DAY.json` (read by the
+drift monitor as performance drift).
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import dag, task
+
+from airloop.orchestration import DEFAULT_ARGS, VALIDATED_ZONE, use_case_calendar
+
+CALENDAR = use_case_calendar()
+
+
+@dag(
+    dag_id="live_feedback",
+    schedule=[VALIDATED_ZONE],
+    start_date=CALENDAR.start,
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    tags=["airloop", "monitoring", CALENDAR.use_case],
+    doc_md=__doc__,
+)
+def live_feedback() -> None:
+    @task
+    def record(triggering_asset_events=None) -> list:
+        from airloop.orchestration.tasks import record_feedback
+
+        return record_feedback(triggering_asset_events)
+
+    record()
+
+
+live_feedback()
