@@ -60,6 +60,28 @@ def print_summary(lake: Lake, days: list[str], primary: str) -> dict[str, Any]:
     return s
 
 
+def serve_and_replay(use_case: Any, settings: Any, first: date, days: int) -> dict[str, Any]:
+    """Start the service, send the real flights of the days after the training window through the
+    HTTP API (the live traffic the drift monitor will see), stop it gracefully."""
+    from airloop.batch import schedule
+    from airloop.serving.runner import local_service, replay
+    from airloop.sources import make_source
+
+    source = make_source(settings.source.kind, settings.source.path)
+    events = pd_concat([schedule(use_case, source, first + timedelta(days=i)) for i in range(days)])
+    _out(f"Starting the BentoML service on 127.0.0.1:3000; replaying {len(events):,} flights of "
+         f"{first}..{first + timedelta(days=days - 1)} ...")
+    with local_service(3000, Path(os.environ["AIRFLOW_HOME"]).parent / "serving.log") as client:
+        result = replay(client, events, use_case.known_before_event)
+    return {**result, "days": f"{first}..{first + timedelta(days=days - 1)}"}
+
+
+def pd_concat(frames: list[Any]) -> Any:
+    import pandas as pd
+
+    return pd.concat(frames, ignore_index=True)
+
+
 def print_training(trained: dict[str, Any]) -> None:
     """Model metrics beside the baseline's, the gate's verdict and the champion."""
     t, v, p = trained["train"], trained["evaluate"], trained["promote"]
@@ -91,8 +113,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     stages: list[tuple[str, str, str, float, dict[str, str]]] = []
     materialized: dict[str, Any] = {}
     trained: dict[str, Any] = {}
+    live: dict[str, Any] = {}
     with local_airflow(port=args.port, log_path=airflow_home / "demo-airflow.log") as api:
-        for dag_id in ("ingest_validate", "materialize_features", "train_model"):
+        for dag_id in ("ingest_validate", "materialize_features", "train_model", "batch_inference"):
             api.wait_until(f"{dag_id} parsed", lambda d=dag_id: api.dag(d), 180)
             api.set_paused(dag_id, False)
         known = set(api.run_ids("materialize_features"))
@@ -120,6 +143,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     trained = {"train": api.xcom("train_model", train_run, "train"),
                                "evaluate": api.xcom("train_model", train_run, "evaluate"),
                                "promote": api.xcom("train_model", train_run, "promote")}
+                    live = serve_and_replay(use_case, settings, date.fromisoformat(holdout_end), args.replay_days)
+                    batch_run = api.trigger("batch_inference", conf={"day": holdout_end})
+                    api.set_paused("batch_inference", False)
+                    t2 = time.monotonic()
+                    state = api.wait_run("batch_inference", batch_run, timeout=args.timeout)
+                    stages.append(("batch_inference", batch_run, state, time.monotonic() - t2,
+                                   api.task_states("batch_inference", batch_run)))
+                    if state == "success":
+                        live["batch"] = api.xcom("batch_inference", batch_run, "score")
     _out()
     _out(f"=== Airloop demo summary ({time.monotonic() - started:.0f} s in all) ===")
     for dag_id, rid, st, secs, tasks in stages:
@@ -131,9 +163,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
              f"materialized to the online store (" + ", ".join(f"{k} {v:,}" for k, v in materialized["rows"].items()) + ")")
     if trained:
         print_training(trained)
+    if live:
+        _out(f"Serving: {live['rows']:,} real flights of {live['days']} replayed through POST /predict in "
+             f"{live['requests']} requests ({live['errors']} errors, model v{', v'.join(live['versions'])}, "
+             f"predicted delay rate {live['predicted_delay_rate']:.1%}); live log: {settings.lake / 'live'}")
+    if live.get("batch"):
+        b = live["batch"]
+        _out(f"Batch inference: {b['rows']:,} flights of {b['day']} scored with v{b['model_version']} "
+             f"(predicted delay rate {b['delay_rate']:.1%}): {settings.lake / 'predictions'}")
     _out("Airflow UI: `make airflow`, then http://127.0.0.1:8080 (user admin, password in "
          f"{airflow_home / 'simple_auth_manager_passwords.json'})")
-    return 0 if all(st == "success" for _, _, st, _, _ in stages) and len(stages) == 3 else 1
+    return 0 if all(st == "success" for _, _, st, _, _ in stages) and len(stages) == 4 else 1
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -223,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == "demo":
             p.add_argument("--port", type=int, default=8080)
             p.add_argument("--timeout", type=float, default=1800)
+            p.add_argument("--replay-days", type=int, default=2, help="days of later flights sent as live traffic")
     sub.add_parser("feast-repo", help="write the Feast CLI folder (feature_store.yaml)").set_defaults(
         func=cmd_feast_repo)
     p = sub.add_parser("train", help="train + evaluate (+ --promote) the model for a window, without Airflow")

@@ -103,3 +103,8 @@ def test_train_and_inference_contracts(dagbag):
     assert type(dagbag.dags["rollback_model"].timetable).__name__ == "NullTimetable"  # manual only
     batch = dagbag.dags["batch_inference"]
     assert [o.uri for o in batch.get_task("score").outlets] == ["x-airloop://lake/predictions"]
+
+
+def test_live_feedback_runs_when_outcomes_land(dagbag):
+    dag = dagbag.dags["live_feedback"]
+    assert [a.uri for a in dag.timetable.asset_condition.objects] == ["x-airloop://lake/validated"]
