@@ -1,0 +1,112 @@
+"""Serving: closed-loop HTTP load from a separate process against `bentoml serve`, beside the in-process
+ceiling (the same Feast online lookup + model called directly), single-row and 50-row requests.
+
+State: .airloop/bench (prepared by bench_training.py's ``prepare``; a champion is trained there once,
+quickly, and June 28-30 materialized). Requests: real flights of 2013-06-30.
+Usage: python bench/bench_serving.py [--seconds 10] [--concurrency 1 8 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+
+
+def ensure_champion() -> None:
+    from bench_training import BENCH_HOME, prepare
+
+    os.environ["AIRLOOP_HOME"] = str(BENCH_HOME)
+    prepare("2013-01-01", "2013-07-01")
+    from airloop.featurestore import materialize_days, open_store
+    from airloop.lake import Lake
+    from airloop.registry import ModelRegistry
+    from airloop.settings import load_settings
+    from airloop.training import TrainingWindow, evaluate_and_decide, promote, train_and_register
+    from airloop.usecases import load_use_case
+
+    settings, use_case = load_settings(), load_use_case("flights")
+    if ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name).version_of("champion") is None:
+        lake = Lake(settings.lake)
+        window = TrainingWindow.ending(date(2013, 7, 1), use_case.model.train_days, use_case.model.holdout_days)
+        trained = train_and_register(settings, use_case, lake, window, {}, {"airloop.triggered_by": "bench"},
+                                     "2013-07-01T00:00:00-04:00")
+        promote(settings, use_case, evaluate_and_decide(settings, use_case, lake, window, trained["version"]),
+                "bench", "2013-07-01T00:00:00-04:00")
+    materialize_days(open_store(settings, use_case), use_case, [date(2013, 6, d) for d in (28, 29, 30)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    args = parser.parse_args()
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    ensure_champion()
+    import mlflow
+
+    from _machine import machine
+    from airloop.featurestore import online_features, open_store
+    from airloop.lake import Lake
+    from airloop.serving.runner import local_service, request_rows
+    from airloop.settings import load_settings
+    from airloop.usecases import load_use_case
+
+    settings, use_case = load_settings(), load_use_case("flights")
+    flights = Lake(settings.lake).read_partition("validated", "flights", "2013-06-30")
+    as_of = "2013-06-30T23:00:00+00:00"
+    rows = request_rows(flights, use_case.known_before_event)
+    bodies = {1: [{"flights": [r], "as_of": as_of} for r in rows[:400]],
+              50: [{"flights": rows[i:i + 50], "as_of": as_of} for i in range(0, 400, 50)]}
+
+    # in-process ceiling: the same lookup + model, no HTTP
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{use_case.model_name}@champion")
+    inputs = model.metadata.get_input_schema().input_names()
+    store = open_store(settings, use_case, apply=False)
+    ceiling = {}
+    when = datetime.fromisoformat(as_of).astimezone(timezone.utc)
+    for size in (1, 50):
+        frame = flights.head(size)
+        served, started = 0, time.perf_counter()
+        while time.perf_counter() - started < min(args.seconds, 5):
+            model.predict(online_features(store, use_case, frame, when)[inputs])
+            served += size
+        ceiling[size] = served / (time.perf_counter() - started)
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp, local_service(3012, Path(tmp) / "serve.log") as client:
+        for size, payload in bodies.items():
+            path = Path(tmp) / f"bodies{size}.json"
+            path.write_text(json.dumps(payload))
+            client.post("/predict", json=payload[0])  # warm
+            for c in args.concurrency:
+                out = subprocess.run([sys.executable, str(HERE / "loadgen.py"), "http://127.0.0.1:3012/predict",
+                                      str(path), str(c), str(args.seconds)], capture_output=True, text=True, check=True)
+                results.append({"rows": size, "clients": c, **json.loads(out.stdout.strip().splitlines()[-1])})
+    print(f"## Serving (HTTP, closed loop, {args.seconds:.0f} s per cell; real flights of 2013-06-30)\n")
+    print(f"Machine: {machine()}\n")
+    print("| rows/request | clients | requests | errors | rows/s | p50 ms | p95 ms | p99 ms | % of in-process rows/s |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(f"| {r['rows']} | {r['clients']} | {r['requests']} | {r['errors']} | {r['rows_per_s']:,.0f} | "
+              f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {100 * r['rows_per_s'] / ceiling[r['rows']]:.0f}% |")
+    print(f"\nIn-process ceiling (same lookup + model, one thread): 1-row {ceiling[1]:,.0f} rows/s, "
+          f"50-row {ceiling[50]:,.0f} rows/s")
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "serving.json").write_text(json.dumps({"http": results, "ceiling": ceiling}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
