@@ -123,18 +123,32 @@ def source_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     return write
 
 
+def build_lake(home: Path, first, last):
+    """Ingest the real days ``first..last`` into ``home/lake`` (validated) and compute their features."""
+    from airloop.feature_pipeline import compute_days
+    from airloop.ingest import ingest_day
+    from airloop.intervals import day_range
+    from airloop.lake import Lake
+    from airloop.sources import ReplaySource
+    from airloop.usecases import load_use_case
+
+    use_case = load_use_case("flights")
+    lake = Lake(home / "lake")
+    days = day_range(first, last)
+    for d in days:
+        assert ingest_day(use_case, ReplaySource(DATA), lake, d).status == "validated"
+    compute_days(use_case, lake, days)
+    return lake
+
+
 @pytest.fixture(scope="session")
 def champion_home(tmp_path_factory):
     """A state folder with 29 validated days, their features materialized, and a champion (v1)."""
     from datetime import date
 
-    from airloop.feature_pipeline import compute_days
     from airloop.featurestore import materialize_days, open_store
-    from airloop.ingest import ingest_day
     from airloop.intervals import day_range
-    from airloop.lake import Lake
     from airloop.settings import load_settings
-    from airloop.sources import ReplaySource
     from airloop.training import TrainingWindow, build_datasets, evaluate_and_decide, promote, train_and_register
     from airloop.usecases import load_use_case
 
@@ -142,11 +156,8 @@ def champion_home(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AIRLOOP_HOME", str(home))
         settings, use_case = load_settings(), load_use_case("flights")
-        lake = Lake(settings.lake)
+        lake = build_lake(home, date(2013, 1, 1), date(2013, 1, 29))
         days = day_range(date(2013, 1, 1), date(2013, 1, 29))
-        for d in days:
-            ingest_day(use_case, ReplaySource(DATA), lake, d)
-        compute_days(use_case, lake, days)
         materialize_days(open_store(settings, use_case), use_case, days[-3:])
         window = TrainingWindow.ending(date(2013, 1, 30), 22, 7)
         build_datasets(settings, use_case, lake, window)

@@ -6,17 +6,15 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timedelta, timezone
 
+import conftest
 import numpy as np
 import pandas as pd
 import pytest
 
-from airloop.feature_pipeline import compute_days
 from airloop.features import feature_columns
-from airloop.ingest import ingest_day
 from airloop.intervals import day_range
 from airloop.lake import Lake
 from airloop.settings import load_settings
-from airloop.sources import ReplaySource
 from airloop.usecases import load_use_case
 
 UC = load_use_case("flights")
@@ -26,12 +24,7 @@ LATE = pd.Timestamp("2013-01-10T04:30Z")  # 23:30 on 2013-01-09 in New York
 
 
 def build_lake(home) -> Lake:
-    lake = Lake(home / "lake")
-    source = ReplaySource("include/data/nycflights13")
-    for d in DAYS:
-        assert ingest_day(UC, source, lake, d).status == "validated"
-    compute_days(UC, lake, DAYS)
-    return lake
+    return conftest.build_lake(home, DAYS[0], DAYS[-1])
 
 
 @pytest.fixture(scope="module")

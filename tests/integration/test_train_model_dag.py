@@ -26,20 +26,10 @@ def dag_named(dag_id: str):
 @pytest.fixture(scope="module")
 def trained_home(tmp_path_factory, airflow_db):
     """A lake with 29 validated days and their features, shared by the tests of this module."""
-    from airloop.feature_pipeline import compute_days
-    from airloop.ingest import ingest_day
-    from airloop.intervals import day_range
-    from airloop.lake import Lake
-    from airloop.sources import ReplaySource
-    from airloop.usecases import load_use_case
+    from conftest import build_lake
 
     home = tmp_path_factory.mktemp("train")
-    use_case = load_use_case("flights")
-    lake = Lake(home / "lake")
-    days = day_range(*DAYS)
-    for d in days:
-        ingest_day(use_case, ReplaySource("include/data/nycflights13"), lake, d)
-    compute_days(use_case, lake, days)
+    build_lake(home, *DAYS)
     return home
 
 
