@@ -4,7 +4,7 @@ training/serving consistency, point-in-time correctness against plain pandas, un
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import date
 
 import conftest
 import numpy as np

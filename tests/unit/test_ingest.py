@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from conftest import CORRUPTIONS
 
-from airloop.ingest import extract_day, failure_message, ingest_day, summarize, validate_day
+from airloop.ingest import failure_message, ingest_day, summarize, validate_day
 from airloop.lake import Lake
 from airloop.settings import load_settings
 from airloop.sources import make_source

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -171,7 +172,7 @@ def plan_training(params: dict[str, Any], interval_end: datetime | None, run_aft
     if params.get("holdout_end"):
         end = date.fromisoformat(params["holdout_end"])
     elif interval_end is not None:
-        end = interval_end.astimezone(__import__("zoneinfo").ZoneInfo(use_case.timezone)).date()
+        end = interval_end.astimezone(ZoneInfo(use_case.timezone)).date()
     else:
         raise AirflowFailException("no holdout_end param and no data interval to end the window at")
     window = TrainingWindow.ending(end, int(params.get("train_days") or spec.train_days),
@@ -225,8 +226,6 @@ def rollback_model(reason: str, who: str, at: str) -> dict[str, Any]:
 
 def batch_score(params: dict[str, Any], interval_end: datetime | None, run_after: datetime) -> dict[str, Any]:
     """Score the day after the data interval (or ``params['day']``) as of the interval's end."""
-    from zoneinfo import ZoneInfo
-
     from airloop.batch import score_day
     from airloop.intervals import DayInterval
     from airloop.sources import make_source
