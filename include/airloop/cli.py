@@ -165,7 +165,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print_training(trained)
     if live:
         _out(f"Serving: {live['rows']:,} real flights of {live['days']} replayed through POST /predict in "
-             f"{live['requests']} requests ({live['errors']} errors, model v{', v'.join(live['versions'])}, "
+             f"{live['requests']} requests ({live['errors']} errors, model "
+             f"{', '.join('v' + v for v in live['versions']) or 'none'}, "
              f"predicted delay rate {live['predicted_delay_rate']:.1%}); live log: {settings.lake / 'live'}")
     if live.get("batch"):
         b = live["batch"]
