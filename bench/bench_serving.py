@@ -86,21 +86,24 @@ def main() -> None:
         ceiling[size] = served / (time.perf_counter() - started)
 
     results = []
+    batched = [{"rows": [r]} for r in rows[:400]]  # the adaptive-batching endpoint, one row per request
     with tempfile.TemporaryDirectory() as tmp, local_service(3012, Path(tmp) / "serve.log") as client:
-        for size, payload in bodies.items():
-            path = Path(tmp) / f"bodies{size}.json"
+        for endpoint, size, payload in [("/predict", 1, bodies[1]), ("/predict", 50, bodies[50]),
+                                        ("/predict_rows", 1, batched)]:
+            path = Path(tmp) / f"bodies{endpoint[1:]}{size}.json"
             path.write_text(json.dumps(payload))
-            client.post("/predict", json=payload[0])  # warm
+            client.post(endpoint, json=payload[0])  # warm
             for c in args.concurrency:
-                out = subprocess.run([sys.executable, str(HERE / "loadgen.py"), "http://127.0.0.1:3012/predict",
+                out = subprocess.run([sys.executable, str(HERE / "loadgen.py"), f"http://127.0.0.1:3012{endpoint}",
                                       str(path), str(c), str(args.seconds)], capture_output=True, text=True, check=True)
-                results.append({"rows": size, "clients": c, **json.loads(out.stdout.strip().splitlines()[-1])})
+                results.append({"endpoint": endpoint, "rows": size, "clients": c,
+                                **json.loads(out.stdout.strip().splitlines()[-1])})
     print(f"## Serving (HTTP, closed loop, {args.seconds:.0f} s per cell; real flights of 2013-06-30)\n")
     print(f"Machine: {machine()}\n")
-    print("| rows/request | clients | requests | errors | rows/s | p50 ms | p95 ms | p99 ms | % of in-process rows/s |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| endpoint | rows/request | clients | requests | errors | rows/s | p50 ms | p95 ms | p99 ms | % of in-process rows/s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['rows']} | {r['clients']} | {r['requests']} | {r['errors']} | {r['rows_per_s']:,.0f} | "
+        print(f"| {r['endpoint']} | {r['rows']} | {r['clients']} | {r['requests']} | {r['errors']} | {r['rows_per_s']:,.0f} | "
               f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {100 * r['rows_per_s'] / ceiling[r['rows']]:.0f}% |")
     print(f"\nIn-process ceiling (same lookup + model, one thread): 1-row {ceiling[1]:,.0f} rows/s, "
           f"50-row {ceiling[50]:,.0f} rows/s")

@@ -33,7 +33,7 @@ async def main(url: str, bodies: list[dict], concurrency: int, seconds: float) -
                     ok = False
                 latencies.append(time.perf_counter() - t)
                 if ok:
-                    rows += len(body["flights"])
+                    rows += len(body.get("flights") or body.get("rows"))
                 else:
                     errors += 1
 

@@ -94,6 +94,21 @@ def test_single_and_multi_row_and_bad_requests(server):
     assert 'airloop_model_info{model="flight_delay",version="1"} 1.0' in metrics
 
 
+def test_adaptive_batching_endpoint(server):
+    """Concurrent requests to the batchable endpoint each get exactly their own rows back."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, _, _ = server
+    bodies = [[{**ROW, "flight": 100 + i}] * (1 + i % 3) for i in range(24)]
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda rows: client.post("/predict_rows", json={"rows": rows}), bodies))
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses if r.status_code != 200][:2]
+    assert [len(r.json()) for r in responses] == [len(b) for b in bodies]
+    assert all(p["model_version"] == "1" for r in responses for p in r.json())
+    bad = client.post("/predict_rows", json={"rows": [{**ROW, "origin": "XXX"}]})
+    assert bad.status_code == 400 and "origin" in bad.text
+
+
 def test_hot_swap_without_failed_requests_and_live_log(server):
     from airloop.registry import ModelRegistry
     from airloop.serving.livelog import read_live

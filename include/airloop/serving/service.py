@@ -105,14 +105,25 @@ class DelayService:
         ctx: bentoml.Context,
         as_of: datetime | None = None,
     ) -> dict[str, Any]:
-        import pandas as pd
         from bentoml.exceptions import InvalidArgument
-
-        from airloop.featurestore import online_features
 
         content_type = ctx.request.headers.get("content-type", "")
         if not content_type.startswith("application/json"):
             raise InvalidArgument(f"Content-Type must be application/json, got {content_type or 'none'!r}")
+        return self._score(flights, as_of)
+
+    @bentoml.api(batchable=True, max_batch_size=256, max_latency_ms=1000)
+    def predict_rows(self, rows: list[Row]) -> list[dict[str, Any]]:  # type: ignore[valid-type]
+        """Adaptive batching: concurrent requests' rows are scored together (up to 256 rows; BentoML sheds
+        requests with a 503 once it expects more than 1 s of queueing),
+        as of the time served; body ``{"rows": [...]}``, one answer per row."""
+        return self._score(rows, None)["predictions"]
+
+    def _score(self, flights: list[Any], as_of: datetime | None) -> dict[str, Any]:
+        import pandas as pd
+
+        from airloop.featurestore import online_features
+
         champion = self.champion  # this request's model, whatever the watcher does meanwhile
         request_id = uuid.uuid4().hex
         served_at = datetime.now(timezone.utc)
