@@ -59,6 +59,7 @@ def main() -> None:
     from _machine import machine
     from airloop.featurestore import online_features, open_store
     from airloop.lake import Lake
+    from airloop.model.pyfunc import RegisteredModel
     from airloop.serving.runner import local_service, request_rows
     from airloop.settings import load_settings
     from airloop.usecases import load_use_case
@@ -72,8 +73,7 @@ def main() -> None:
 
     # in-process ceiling: the same lookup + model, no HTTP
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    model = mlflow.pyfunc.load_model(f"models:/{use_case.model_name}@champion")
-    inputs = model.metadata.get_input_schema().input_names()
+    model = RegisteredModel(f"models:/{use_case.model_name}@champion")
     store = open_store(settings, use_case, apply=False)
     ceiling = {}
     when = datetime.fromisoformat(as_of).astimezone(timezone.utc)
@@ -81,7 +81,7 @@ def main() -> None:
         frame = flights.head(size)
         served, started = 0, time.perf_counter()
         while time.perf_counter() - started < min(args.seconds, 5):
-            model.predict(online_features(store, use_case, frame, when)[inputs])
+            model.predict(online_features(store, use_case, frame, when))
             served += size
         ceiling[size] = served / (time.perf_counter() - started)
 

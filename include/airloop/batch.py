@@ -48,14 +48,14 @@ def score_day(settings: Settings, use_case: UseCase, lake: Lake, source: DataSou
     import mlflow
 
     from airloop.featurestore import open_store
+    from airloop.model.pyfunc import RegisteredModel
     from airloop.registry import CHAMPION, ModelRegistry
 
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     version = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name).version_of(CHAMPION)
     if version is None:
         raise LookupError(f"no champion of {use_case.model_name} to score with")
-    model = mlflow.pyfunc.load_model(f"models:/{use_case.model_name}/{version}")
-    inputs = model.metadata.get_input_schema().input_names()
+    model = RegisteredModel(f"models:/{use_case.model_name}/{version}", version)
     store = open_store(settings, use_case, apply=False)
     events = schedule(use_case, source, day)
     keys = use_case.source(use_case.primary_source).key
@@ -63,7 +63,7 @@ def score_day(settings: Settings, use_case: UseCase, lake: Lake, source: DataSou
     for start in range(0, len(events), chunk_rows):
         chunk = events.iloc[start:start + chunk_rows].reset_index(drop=True)
         features = features_as_of(store, use_case, chunk, as_of)
-        scored = model.predict(features[inputs])
+        scored = model.predict(features)
         parts.append(pd.concat([chunk[keys + ["time_hour", "dest", "tailnum"]], scored], axis=1))
     predictions = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=keys + ["probability", "label"])
     predictions["model_version"] = version

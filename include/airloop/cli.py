@@ -63,23 +63,19 @@ def print_summary(lake: Lake, days: list[str], primary: str) -> dict[str, Any]:
 def serve_and_replay(use_case: Any, settings: Any, first: date, days: int) -> dict[str, Any]:
     """Start the service, send the real flights of the days after the training window through the
     HTTP API (the live traffic the drift monitor will see), stop it gracefully."""
+    import pandas as pd
+
     from airloop.batch import schedule
     from airloop.serving.runner import local_service, replay
     from airloop.sources import make_source
 
     source = make_source(settings.source.kind, settings.source.path)
-    events = pd_concat([schedule(use_case, source, first + timedelta(days=i)) for i in range(days)])
+    events = pd.concat([schedule(use_case, source, first + timedelta(days=i)) for i in range(days)], ignore_index=True)
     _out(f"Starting the BentoML service on 127.0.0.1:3000; replaying {len(events):,} flights of "
          f"{first}..{first + timedelta(days=days - 1)} ...")
     with local_service(3000, Path(os.environ["AIRFLOW_HOME"]).parent / "serving.log") as client:
         result = replay(client, events, use_case.known_before_event)
     return {**result, "days": f"{first}..{first + timedelta(days=days - 1)}"}
-
-
-def pd_concat(frames: list[Any]) -> Any:
-    import pandas as pd
-
-    return pd.concat(frames, ignore_index=True)
 
 
 def print_training(trained: dict[str, Any]) -> None:

@@ -210,6 +210,7 @@ def evaluate_and_decide(settings: Settings, use_case: UseCase, lake: Lake, windo
     from airloop.model.behaviour import run_all
     from airloop.model.gate import decide
     from airloop.model.metrics import bootstrap_auc_difference, scores
+    from airloop.model.pyfunc import RegisteredModel
     from airloop.registry import CHAMPION, ModelRegistry
 
     spec = use_case.model
@@ -218,19 +219,12 @@ def evaluate_and_decide(settings: Settings, use_case: UseCase, lake: Lake, windo
     registry = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name)
     holdout = lake.read_dataset("training", f"{window.key}/holdout")
     y = holdout[use_case.label.name].to_numpy()
-    challenger = mlflow.pyfunc.load_model(f"models:/{use_case.model_name}/{version}")
-    inputs = challenger.metadata.get_input_schema().input_names()  # the model's input contract
-
-    def predict(frame: pd.DataFrame) -> np.ndarray:
-        return challenger.predict(frame[inputs])["probability"].to_numpy()
-
+    predict = RegisteredModel(f"models:/{use_case.model_name}/{version}", version).probability
     p_new = predict(holdout)
     champion_version = registry.version_of(CHAMPION)
     champion_auc, ci = None, None
     if champion_version is not None and champion_version != version:
-        champion = mlflow.pyfunc.load_model(f"models:/{use_case.model_name}@{CHAMPION}")
-        old_inputs = champion.metadata.get_input_schema().input_names()
-        p_old = champion.predict(holdout[old_inputs])["probability"].to_numpy()
+        p_old = RegisteredModel(f"models:/{use_case.model_name}@{CHAMPION}").probability(holdout)
         champion_auc = scores(y, p_old)["roc_auc"]
         ci = bootstrap_auc_difference(y, p_new, p_old, spec.bootstrap_samples)
     sample = holdout.sample(min(500, len(holdout)), random_state=0).reset_index(drop=True)

@@ -51,3 +51,21 @@ def save_artifacts(model, folder: Path) -> dict[str, str]:  # noqa: ANN001 - air
     (folder / "meta.json").write_text(json.dumps(meta))
     return {"weights": str(folder / "weights.pt"), "preprocessor": str(folder / "preprocessor.json"),
             "meta": str(folder / "meta.json")}
+
+
+class RegisteredModel:
+    """A logged model as its consumers use it: loaded from a ``models:/`` URI, scoring any frame that
+    holds its signature's input columns (extra columns such as keys or labels are left out)."""
+
+    def __init__(self, uri: str, version: str | None = None) -> None:
+        self.uri = uri
+        self.version = version
+        self.model = mlflow.pyfunc.load_model(uri)
+        self.inputs = self.model.metadata.get_input_schema().input_names()
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``probability`` and ``label`` per row."""
+        return self.model.predict(frame[self.inputs])
+
+    def probability(self, frame: pd.DataFrame) -> np.ndarray:
+        return self.predict(frame)["probability"].to_numpy()

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import bentoml
 from pydantic import Field
 
+from airloop.model.pyfunc import RegisteredModel
 from airloop.serving.contract import row_model
 from airloop.settings import load_settings
 from airloop.usecases import load_use_case
@@ -37,15 +38,6 @@ MODEL_INFO = bentoml.metrics.Gauge(
     multiprocess_mode="livemax")
 ROWS_SERVED = bentoml.metrics.Counter(
     name="airloop_rows_served", documentation="prediction rows served", labelnames=["version"])
-
-
-class _Champion:
-    """An immutable (version, model, input columns) triple: swapped as a whole."""
-
-    def __init__(self, version: str, model: Any) -> None:
-        self.version = version
-        self.model = model
-        self.inputs = model.metadata.get_input_schema().input_names()
 
 
 @bentoml.service(
@@ -71,18 +63,17 @@ class DelayService:
         self._watcher = threading.Thread(target=self._watch, name="champion-watch", daemon=True)
         self._watcher.start()
 
-    def _load(self) -> _Champion:
-        import mlflow
-
+    def _load(self) -> RegisteredModel:
+        """The champion, as one object swapped as a whole (version, model and its input columns)."""
         version = self.registry.version_of("champion")
         if version is None:
             raise RuntimeError(f"no champion of {USE_CASE.model_name}: train and promote one first")
-        model = mlflow.pyfunc.load_model(f"models:/{USE_CASE.model_name}/{version}")
+        champion = RegisteredModel(f"models:/{USE_CASE.model_name}/{version}", version)
         logger.info("serving %s v%s", USE_CASE.model_name, version)
         if getattr(self, "champion", None) is not None:
             MODEL_INFO.labels(model=USE_CASE.model_name, version=self.champion.version).set(0)
         MODEL_INFO.labels(model=USE_CASE.model_name, version=version).set(1)
-        return _Champion(version, model)
+        return champion
 
     def _watch(self) -> None:
         while not self._stop.wait(SETTINGS.serving_watch_seconds):
@@ -130,7 +121,7 @@ class DelayService:
         rows = pd.DataFrame([f.model_dump() for f in flights])
         rows["time_hour"] = pd.to_datetime(rows["time_hour"], utc=True)
         features = online_features(self.store, USE_CASE, rows, as_of or served_at)
-        scored = champion.model.predict(features[champion.inputs])
+        scored = champion.predict(features)
         flags = [c for c in features.columns if c.endswith(("__unknown", "__stale"))]
         log = features.assign(probability=scored["probability"].to_numpy(), label=scored["label"].to_numpy(),
                               model_version=champion.version, request_id=request_id, served_at=served_at,
