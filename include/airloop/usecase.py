@@ -205,6 +205,55 @@ class ModelSpec(BaseModel):
     the low-risk values."""
 
 
+class Thresholds(BaseModel):
+    """Effect-size floors of one feature: a significant change is a ``warn`` above the first, an ``alert``
+    (which may trigger retraining) above the second, for the KS statistic (numeric), PSI (any kind) and the
+    absolute change of the null share."""
+
+    ks_warn: float = 0.1
+    ks_alert: float = 0.25
+    psi_warn: float = 0.1
+    psi_alert: float = 0.25
+    null_share_warn: float = 0.05
+    null_share_alert: float = 0.2
+
+
+class DriftPolicy(BaseModel):
+    """When live data counts as drifted enough to retrain: declared per use case, tunable per feature.
+
+    A feature is *significant* when its multiple-testing adjusted p-value is below ``alpha``; it is a
+    ``warn``/``alert`` only when it is significant AND its effect size reaches the floor (large windows make
+    trivial shifts significant; the floors keep them from alarming). Retraining is triggered by an alert on
+    any monitored feature or on the prediction score, or by a live ROC AUC more than
+    ``performance_drop`` below the champion's holdout AUC - once the window has ``min_rows`` rows and
+    ``cooldown_hours`` have passed since the last drift-triggered retrain.
+    """
+
+    alpha: float = Field(0.01, gt=0, lt=1)
+    correction: Literal["bh", "bonferroni"] = "bh"
+    default: Thresholds = Thresholds()
+    overrides: dict[str, Thresholds] = {}
+    """Feature -> its own floors (e.g. a seasonal feature that may move a lot before it matters)."""
+    features: list[str] | None = None
+    """Monitored features; ``None``: every model input with a reference profile."""
+    ignore: list[str] = []
+    """Inputs not monitored (e.g. missing-value flags)."""
+    prediction: bool = True
+    """Also test the score distribution (prediction drift) with the ``score`` floors."""
+    min_rows: int = Field(1000, ge=1)
+    """A window smaller than this is reported but never triggers."""
+    new_rows: int = Field(2000, ge=1)
+    """The sensor waits for this many new live rows since the last checked window ..."""
+    max_wait_minutes: float = 24 * 60
+    """... or at most this long, then checks whatever arrived."""
+    cooldown_hours: float = 24
+    performance_drop: float = Field(0.05, ge=0)
+    min_labelled_rows: int = Field(500, ge=1)
+
+    def thresholds(self, feature: str) -> Thresholds:
+        return self.overrides.get(feature, self.default)
+
+
 class UseCase(BaseModel):
     """A whole use case: what arrives, how it is checked, and what the model may see."""
 
@@ -227,6 +276,7 @@ class UseCase(BaseModel):
     model_name: str
     features: FeatureSet | None = None
     model: ModelSpec | None = None
+    drift: DriftPolicy = DriftPolicy()
 
     @model_validator(mode="after")
     def _check(self) -> UseCase:

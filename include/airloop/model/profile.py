@@ -2,7 +2,7 @@
 
 Per numeric feature: decile bin edges of the training window (duplicates removed), the reference
 share in each bin, a sorted sample (at most ``sample_size`` values) for the KS test, the null share.
-Per categorical feature: value frequencies. Also the score distribution of the model on the window.
+Per categorical feature: value counts and frequencies (nulls apart). Also the score distribution of the model on the window.
 """
 
 from __future__ import annotations
@@ -26,9 +26,13 @@ def numeric_profile(values: pd.Series, bins: int = 10, sample_size: int = 20000,
 
 
 def categorical_profile(values: pd.Series) -> dict:
-    counts = values.astype(str).value_counts(normalize=True, dropna=False)
-    return {"frequencies": {str(k): float(v) for k, v in counts.items()}, "null_share": float(values.isna().mean()),
-            "rows": int(len(values))}
+    from airloop.drift.stats import as_category
+
+    present = values.dropna()
+    counts = as_category(present).value_counts()
+    return {"counts": {str(k): int(v) for k, v in counts.items()},
+            "frequencies": {str(k): float(v) / max(len(present), 1) for k, v in counts.items()},
+            "null_share": float(values.isna().mean()), "rows": int(len(values))}
 
 
 def reference_profile(frame: pd.DataFrame, categorical: list[str], numeric: list[str], scores: np.ndarray) -> dict:

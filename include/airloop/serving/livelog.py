@@ -11,6 +11,8 @@ import logging
 import queue
 import threading
 import uuid
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -73,3 +75,63 @@ class LiveLog:
 def read_live(root: Path) -> pd.DataFrame:
     files = sorted(Path(root).glob("ds=*/hour=*/part-*.parquet"))
     return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) if files else pd.DataFrame()
+
+
+def live_files(root: Path, after: datetime | None = None) -> list[Path]:
+    """Log files that may hold rows served after ``after`` (UTC): hour partitions from its hour on."""
+    files = sorted(Path(root).glob("ds=*/hour=*/part-*.parquet"))
+    if after is None:
+        return files
+    floor = pd.Timestamp(after).tz_convert("UTC").floor("h")
+
+    def hour_of(path: Path) -> pd.Timestamp:
+        ds, hour = path.parent.parent.name[3:], int(path.parent.name[5:])
+        return pd.Timestamp(ds, tz="UTC") + pd.Timedelta(hours=hour)
+
+    return [f for f in files if hour_of(f) >= floor]
+
+
+def _served_filter(table, after: datetime | None, until: datetime | None):  # noqa: ANN001, ANN202 - pyarrow
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    served = table.column("served_at")
+    mask = None
+    for bound, op in ((after, pc.greater), (until, pc.less_equal)):
+        if bound is not None:
+            scalar = pa.scalar(pd.Timestamp(bound).tz_convert("UTC").to_pydatetime(), type=served.type)
+            term = op(served, scalar)
+            mask = term if mask is None else pc.and_(mask, term)
+    return table if mask is None else table.filter(mask)
+
+
+def count_since(root: Path, after: datetime | None) -> tuple[int, datetime | None]:
+    """Rows served after ``after`` and the latest served time among them (reads only ``served_at``)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    rows, latest = 0, None
+    for path in live_files(root, after):
+        table = _served_filter(pq.read_table(path, columns=["served_at"]), after, None)
+        if table.num_rows:
+            rows += table.num_rows
+            top = pc.max(table.column("served_at")).as_py()
+            latest = top if latest is None or top > latest else latest
+    return rows, latest
+
+
+def scan_live(root: Path, after: datetime | None, until: datetime | None, columns: list[str],
+              batch_rows: int = 65536) -> Iterator[pd.DataFrame]:
+    """Stream the rows served in ``(after, until]`` in bounded memory, ``columns`` only."""
+    import pyarrow.parquet as pq
+
+    wanted = list(dict.fromkeys([*columns, "served_at"]))
+    for path in live_files(root, after):
+        handle = pq.ParquetFile(path, pre_buffer=False)
+        present = [c for c in wanted if c in handle.schema_arrow.names]
+        for batch in handle.iter_batches(batch_size=batch_rows, columns=present):
+            import pyarrow as pa
+
+            table = _served_filter(pa.Table.from_batches([batch]), after, until)
+            if table.num_rows:
+                yield table.to_pandas()

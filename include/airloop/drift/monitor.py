@@ -1,0 +1,265 @@
+"""The drift check of one live-traffic window against the champion's reference, and its decision.
+
+A *window* is the live rows served in ``(after, until]`` (UTC): ``after`` is the end of the last checked
+window (the cursor), ``until`` the latest served time seen when the sensor fired. Each check writes
+``lake/monitoring/drift/checks/<window id>/{summary.json,report.html}`` atomically (a re-run of the same
+window overwrites it) and the cursor is simply the latest summary, so a failed check is re-run as is.
+Cooldown is measured in served time: a window ending less than ``cooldown_hours`` after the end of the
+window that last triggered a retrain reports its drift but does not trigger again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from airloop.drift.engine import SCORE_COLUMN, DriftEngine, FeatureDrift
+from airloop.lake import Lake, write_json
+from airloop.settings import Settings
+from airloop.usecase import DriftPolicy, UseCase
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Window:
+    after: datetime | None
+    until: datetime
+    rows: int
+
+    @property
+    def id(self) -> str:
+        start = "start" if self.after is None else pd.Timestamp(self.after).strftime("%Y%m%dT%H%M%S%fZ")
+        return f"{start}--{pd.Timestamp(self.until).strftime('%Y%m%dT%H%M%S%fZ')}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"after": None if self.after is None else pd.Timestamp(self.after).isoformat(),
+                "until": pd.Timestamp(self.until).isoformat(), "rows": self.rows}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Window:
+        after = None if data.get("after") is None else pd.Timestamp(data["after"]).to_pydatetime()
+        return cls(after, pd.Timestamp(data["until"]).to_pydatetime(), int(data["rows"]))
+
+
+def checks_root(lake: Lake) -> Path:
+    return lake.root / "monitoring" / "drift" / "checks"
+
+
+def past_checks(lake: Lake) -> list[dict[str, Any]]:
+    """Summaries of the windows checked so far, oldest first."""
+    summaries = [json.loads(p.read_text()) for p in checks_root(lake).glob("*/summary.json")]
+    return sorted(summaries, key=lambda s: s["window"]["until"])
+
+
+def cursor(lake: Lake) -> datetime | None:
+    """End of the last checked window: the next window starts after it."""
+    checks = past_checks(lake)
+    return pd.Timestamp(checks[-1]["window"]["until"]).to_pydatetime() if checks else None
+
+
+def last_retrain(lake: Lake) -> datetime | None:
+    triggered = [c for c in past_checks(lake) if c["decision"]["retrain"]]
+    return pd.Timestamp(triggered[-1]["window"]["until"]).to_pydatetime() if triggered else None
+
+
+def pending_window(live_root: Path, after: datetime | None) -> Window | None:
+    """The window of rows served since ``after``, or ``None`` when none arrived."""
+    from airloop.serving.livelog import count_since
+
+    rows, latest = count_since(live_root, after)
+    return Window(after, latest, rows) if rows else None
+
+
+@dataclass
+class Performance:
+    champion_auc: float | None
+    live_auc: float | None
+    labelled_rows: int
+    days: list[str]
+    drop: float | None
+    alert: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def performance_drift(lake: Lake, version: str, champion_auc: float | None, policy: DriftPolicy) -> Performance:
+    """Live ROC AUC of the champion version (rows-weighted mean of its daily live AUCs, from the feedback
+    task's ``monitoring/live_metrics``) against its holdout AUC."""
+    rows, weighted, days = 0, 0.0, []
+    for path in sorted((lake.root / "monitoring" / "live_metrics").glob("ds=*.json")):
+        entry = json.loads(path.read_text()).get("by_version", {}).get(str(version))
+        if entry and entry.get("roc_auc") is not None:
+            rows += entry["rows"]
+            weighted += entry["roc_auc"] * entry["rows"]
+            days.append(path.stem[3:])
+    live = weighted / rows if rows else None
+    drop = None if live is None or champion_auc is None else champion_auc - live
+    alert = drop is not None and rows >= policy.min_labelled_rows and drop > policy.performance_drop
+    return Performance(champion_auc, live, rows, days, drop, alert)
+
+
+@dataclass
+class Decision:
+    retrain: bool
+    status: str
+    """``retrain``, ``cooldown``, ``quiet`` or ``too_few_rows``."""
+    reason: str
+    alerts: list[str]
+    warnings: list[str]
+
+
+def decide(results: list[FeatureDrift], performance: Performance, window: Window, policy: DriftPolicy,
+           last_trigger: datetime | None) -> Decision:
+    alerts = [r.feature for r in results if r.status == "alert"]
+    warnings = [r.feature for r in results if r.status == "warn"]
+    if window.rows < policy.min_rows:
+        return Decision(False, "too_few_rows", f"{window.rows} rows < min_rows {policy.min_rows}", alerts, warnings)
+    causes = []
+    if alerts:
+        top = sorted((r for r in results if r.status == "alert"), key=lambda r: -r.psi)
+        causes.append("drift in " + ", ".join(
+            f"{r.feature} ({'KS ' + format(r.statistic, '.3f') + ', ' if r.test == 'ks' else ''}PSI {r.psi:.2f})"
+            for r in top[:5]) + (f" and {len(top) - 5} more" if len(top) > 5 else ""))
+    if performance.alert:
+        causes.append(f"live ROC AUC {performance.live_auc:.3f} is {performance.drop:.3f} below the champion's "
+                      f"holdout {performance.champion_auc:.3f} ({performance.labelled_rows} labelled rows)")
+    if not causes:
+        return Decision(False, "quiet", "no alert" + (f"; warnings: {', '.join(warnings)}" if warnings else ""),
+                        alerts, warnings)
+    reason = "; ".join(causes)
+    if last_trigger is not None and pd.Timestamp(window.until) - pd.Timestamp(last_trigger) < timedelta(hours=policy.cooldown_hours):
+        return Decision(False, "cooldown", f"{reason} - but within the {policy.cooldown_hours:g} h cooldown after the "
+                        f"retrain triggered at {pd.Timestamp(last_trigger).isoformat()}", alerts, warnings)
+    return Decision(True, "retrain", reason, alerts, warnings)
+
+
+def champion_reference(settings: Settings, use_case: UseCase) -> tuple[str, dict, float | None, str]:
+    """(version, reference profile, holdout ROC AUC, run id) of the current champion."""
+    import mlflow
+
+    from airloop.registry import CHAMPION, ModelRegistry
+
+    registry = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name)
+    version = registry.version_of(CHAMPION)
+    if version is None:
+        raise LookupError(f"no champion of {use_case.model_name}: nothing to compare live traffic with")
+    mv = registry.version(version)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="reference_profile.json")
+    auc = mv.tags.get("airloop.holdout_roc_auc")
+    return version, json.loads(Path(path).read_text()), float(auc) if auc else None, mv.run_id
+
+
+def scan_window(engine: DriftEngine, live_root: Path, window: Window, champion: str, batch_rows: int = 65536) -> int:
+    """Feed the window to the engine; the score only of rows the champion served (prediction drift)."""
+    from airloop.serving.livelog import scan_live
+
+    rows = 0
+    for chunk in scan_live(live_root, window.after, window.until, [*engine.columns, "model_version"], batch_rows):
+        if SCORE_COLUMN in chunk.columns:
+            chunk.loc[chunk["model_version"].astype(str) != str(champion), SCORE_COLUMN] = float("nan")
+        engine.update(chunk)
+        rows += len(chunk)
+    return rows
+
+
+def retrain_conf(summary: dict[str, Any], holdout_end: date | None) -> dict[str, Any]:
+    """``train_model`` conf for a drift-triggered retrain: the reason and compact evidence (MLflow tags)."""
+    features = {f["feature"]: {"status": f["status"], "test": f["test"], "statistic": round(f["statistic"], 5),
+                               "p_adjusted": f["p_adjusted"], "psi": round(f["psi"], 4),
+                               "null_share_change": round(f["null_share_change"], 4)}
+                for f in summary["features"] if f["status"] in ("alert", "warn")}
+    conf: dict[str, Any] = {
+        "reason": f"drift_monitor: {summary['decision']['reason']}"[:1000],
+        "drift_evidence": {"window": summary["window"], "champion_version": summary["champion_version"],
+                           "drifted_features": features, "performance": summary["performance"],
+                           "report": summary["report"]},
+    }
+    if holdout_end is not None:
+        conf["holdout_end"] = holdout_end.isoformat()
+    return conf
+
+
+def check_window(settings: Settings, use_case: UseCase, lake: Lake, window: Window,
+                 run_label: str = "manual") -> dict[str, Any]:
+    """Drift of ``window`` against the champion, the decision, the report (lake + MLflow); the summary."""
+    from airloop.drift.report import render_html
+
+    policy = use_case.drift
+    version, profile, champion_auc, champion_run = champion_reference(settings, use_case)
+    engine = DriftEngine.from_profile(profile, policy.features, policy.ignore, policy.prediction)
+    live_root = lake.root / "live"
+    scanned = scan_window(engine, live_root, window, version)
+    results = engine.evaluate(policy)
+    performance = performance_drift(lake, version, champion_auc, policy)
+    decision = decide(results, performance, Window(window.after, window.until, scanned), policy, last_retrain(lake))
+    folder = checks_root(lake) / window.id
+    validated = lake.validated_days()
+    summary = {
+        "window": {**window.as_dict(), "rows": scanned, "id": window.id},
+        "use_case": use_case.name, "model": use_case.model_name, "champion_version": version,
+        "champion_run_id": champion_run, "policy": policy.model_dump(), "run": run_label,
+        "features": [r.as_dict() for r in results],
+        "performance": performance.as_dict(),
+        "decision": decision.__dict__,
+        "report": {"html": str(folder / "report.html"), "json": str(folder / "summary.json")},
+        "latest_validated_day": validated[-1] if validated else None,
+    }
+    html = render_html(summary)
+    summary["mlflow_run_id"] = log_monitoring_run(settings, use_case, summary, html)
+    write_json(folder / "summary.json", summary)
+    _write_text(folder / "report.html", html)
+    logger.info("drift window %s (%d rows) vs v%s: %s - %s", window.id, scanned, version, decision.status,
+                decision.reason)
+    return summary
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def log_monitoring_run(settings: Settings, use_case: UseCase, summary: dict[str, Any], html: str) -> str:
+    """A run in the ``<model>-monitoring`` experiment, linked to the champion version, with the report."""
+    import tempfile
+
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    client = mlflow.MlflowClient()
+    name = f"{use_case.model_name}-monitoring"
+    experiment = client.get_experiment_by_name(name)
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
+    decision = summary["decision"]
+    tags = {"airloop.kind": "drift_check", "airloop.window": summary["window"]["id"],
+            "airloop.model": use_case.model_name, "airloop.champion_version": summary["champion_version"],
+            "airloop.champion_run_id": summary["champion_run_id"], "airloop.decision": decision["status"],
+            "airloop.reason": decision["reason"][:5000], "mlflow.runName": f"drift {summary['window']['id']}"}
+    run = client.create_run(experiment_id, tags=tags)
+    metrics = {"window_rows": summary["window"]["rows"], "alerts": len(decision["alerts"]),
+               "warnings": len(decision["warnings"])}
+    for f in summary["features"]:
+        key = f["feature"].replace("/", "_")
+        metrics[f"psi.{key}"] = f["psi"]
+        metrics[f"statistic.{key}"] = f["statistic"]
+    if summary["performance"]["live_auc"] is not None:
+        metrics["live_roc_auc"] = summary["performance"]["live_auc"]
+    for key, value in metrics.items():
+        if value == value:  # not NaN
+            client.log_metric(run.info.run_id, key, float(value))
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "report.html").write_text(html)
+        (Path(tmp) / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        client.log_artifacts(run.info.run_id, tmp, "drift")
+    client.set_terminated(run.info.run_id)
+    return run.info.run_id

@@ -1,0 +1,197 @@
+"""The drift engine's statistics and decision policy, against scipy and plain reference implementations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import ks_2samp
+
+from airloop.drift.engine import DriftEngine
+from airloop.drift.monitor import Performance, Window, decide
+from airloop.drift.report import render_html
+from airloop.drift.stats import PSI_EPSILON, NumericAccumulator, NumericReference, adjust_pvalues
+from airloop.model.profile import categorical_profile, numeric_profile, reference_profile
+from airloop.usecase import DriftPolicy, Thresholds
+
+NO_FLOORS = Thresholds(ks_warn=0, ks_alert=0, psi_warn=0, psi_alert=0, null_share_warn=0, null_share_alert=0)
+
+
+def _reference(values: np.ndarray) -> NumericReference:
+    p = numeric_profile(pd.Series(values), sample_size=len(values))
+    return NumericReference.from_sample(np.asarray(p["sample"]), p["edges"], p["frequencies"], p["null_share"], p["rows"])
+
+
+@pytest.mark.parametrize("seed,n,m,discrete,chunks", [
+    (0, 20000, 50000, False, 1), (1, 500, 30000, False, 7), (2, 3000, 800, True, 3), (3, 50, 40, True, 1),
+    (4, 10000, 10000, False, 4),
+])
+def test_ks_statistic_equals_scipy(seed, n, m, discrete, chunks):
+    rng = np.random.default_rng(seed)
+    ref, cur = rng.normal(size=n), rng.normal(0.05 * seed, 1 + 0.1 * seed, size=m)
+    if discrete:  # heavy ties
+        ref, cur = np.round(ref * 2), np.round(cur * 2)
+    cur[::13] = np.nan  # nulls are not part of the KS sample
+    acc = NumericAccumulator(_reference(ref))
+    for part in np.array_split(cur, chunks):
+        acc.update(part)
+    statistic, p = acc.ks()
+    expected = ks_2samp(ref, cur[~np.isnan(cur)], method="asymp")
+    assert abs(statistic - expected.statistic) <= 1e-9
+    assert p == pytest.approx(expected.pvalue, rel=0.1, abs=1e-3)  # asymptotic Kolmogorov vs scipy's finite-n asymp
+    assert acc.nulls == int(np.isnan(cur).sum())
+
+
+def _plain_psi(ref: np.ndarray, cur: np.ndarray, edges: np.ndarray) -> float:
+    """PSI written out: bins [e_i, e_i+1) open at both ends, shares floored at epsilon."""
+    inner = edges[1:-1]
+    total = 0.0
+    for i in range(len(inner) + 1):
+        lo = -np.inf if i == 0 else inner[i - 1]
+        hi = np.inf if i == len(inner) else inner[i]
+        r = max(np.mean((ref >= lo) & (ref < hi)), PSI_EPSILON)
+        c = max(np.mean((cur >= lo) & (cur < hi)), PSI_EPSILON)
+        total += (c - r) * np.log(c / r)
+    return total
+
+
+@pytest.mark.parametrize("shift,discrete", [(0.0, False), (0.5, False), (3.0, False), (0.3, True)])
+def test_psi_equals_plain_implementation(shift, discrete):
+    rng = np.random.default_rng(7)
+    ref, cur = rng.normal(size=20000), rng.normal(shift, size=9000)
+    if discrete:  # duplicate quantile edges collapse into fewer bins
+        ref, cur = np.floor(ref), np.floor(cur)
+    reference = _reference(ref)
+    acc = NumericAccumulator(reference)
+    acc.update(cur)
+    assert acc.psi() == pytest.approx(_plain_psi(ref, cur, reference.edges), abs=1e-12)
+
+
+def _profile(rng: np.random.Generator, n: int = 20000) -> tuple[dict, dict]:
+    frame = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(5)})
+    frame["carrier"] = rng.choice(["AA", "B6", "DL", "UA"], size=n, p=[0.4, 0.3, 0.2, 0.1])
+    return reference_profile(frame, ["carrier"], [f"x{i}" for i in range(5)], rng.uniform(size=n)), {}
+
+
+def _window(rng: np.random.Generator, n: int, shift: float = 0.0, new_category: float = 0.0) -> pd.DataFrame:
+    frame = pd.DataFrame({f"x{i}": rng.normal(shift if i == 0 else 0.0, size=n) for i in range(5)})
+    frame["carrier"] = rng.choice(["AA", "B6", "DL", "UA"], size=n, p=[0.4, 0.3, 0.2, 0.1])
+    if new_category:
+        frame.loc[rng.uniform(size=n) < new_category, "carrier"] = "ZZ"
+    frame["probability"] = rng.uniform(size=n)
+    return frame
+
+
+def _run(profile: dict, window: pd.DataFrame, policy: DriftPolicy):
+    engine = DriftEngine.from_profile(profile, threads=1)
+    engine.update(window)
+    results = engine.evaluate(policy)
+    w = Window(None, datetime(2013, 7, 1, tzinfo=timezone.utc), len(window))
+    return results, decide(results, Performance(None, None, 0, [], None, False), w, policy, None)
+
+
+def test_false_alarm_rate_of_the_decision_is_at_most_alpha():
+    """No drift: windows drawn from the reference's distribution; no effect floors, so only the
+    multiple-testing correction stands between 7 tests per window and a false alarm."""
+    rng = np.random.default_rng(11)
+    profile, _ = _profile(rng)
+    policy = DriftPolicy(alpha=0.05, default=NO_FLOORS, min_rows=100)
+    alarms = sum(_run(profile, _window(rng, 2000), policy)[1].retrain for _ in range(250))
+    assert alarms / 250 <= policy.alpha
+    uncorrected = DriftPolicy(alpha=0.05, default=NO_FLOORS, min_rows=100, correction="bonferroni")
+    assert sum(_run(profile, _window(rng, 2000), uncorrected)[1].retrain for _ in range(100)) / 100 <= 0.05
+
+
+def test_small_mean_shift_at_50k_rows_is_detected_but_alarms_only_above_the_floor():
+    rng = np.random.default_rng(5)
+    profile, _ = _profile(rng)
+    window = _window(rng, 50_000, shift=0.1)
+    results, decision = _run(profile, window, DriftPolicy())
+    x0 = next(r for r in results if r.feature == "x0")
+    assert x0.p_adjusted < 1e-6 and x0.status == "significant"  # detected ...
+    assert not decision.retrain and decision.status == "quiet"  # ... but 0.1 sigma is below the default floors
+    assert all(r.status in ("ok", "significant") for r in results if r.feature != "x0")
+    tuned = DriftPolicy(overrides={"x0": Thresholds(ks_warn=0.02, ks_alert=0.03)})
+    results, decision = _run(profile, window, tuned)
+    assert decision.retrain and decision.alerts == ["x0"] and "x0 (KS 0.0" in decision.reason
+
+
+def test_large_shift_alerts_with_default_floors():
+    rng = np.random.default_rng(6)
+    profile, _ = _profile(rng)
+    results, decision = _run(profile, _window(rng, 5000, shift=1.0), DriftPolicy())
+    assert decision.retrain and "x0" in decision.alerts
+    x0 = next(r for r in results if r.feature == "x0")
+    assert x0.statistic > 0.25 and x0.psi > 0.25
+
+
+def test_new_category_is_detected_and_counted():
+    rng = np.random.default_rng(8)
+    profile, _ = _profile(rng)
+    results, decision = _run(profile, _window(rng, 5000, new_category=0.1), DriftPolicy())
+    carrier = next(r for r in results if r.feature == "carrier")
+    assert carrier.test == "chi2" and carrier.p_adjusted < 1e-6
+    assert 400 < carrier.unseen["ZZ"] < 600 and carrier.status == "alert"
+    assert decision.retrain and decision.alerts == ["carrier"]
+
+
+def test_null_share_change_is_an_alert():
+    rng = np.random.default_rng(9)
+    profile, _ = _profile(rng)
+    window = _window(rng, 5000)
+    window.loc[: 2000, "x3"] = np.nan
+    results, decision = _run(profile, window, DriftPolicy())
+    x3 = next(r for r in results if r.feature == "x3")
+    assert x3.null_share_change == pytest.approx(2001 / 5000) and x3.status == "alert" and "null share" in x3.reasons[-1]
+
+
+def test_categorical_profile_treats_whole_floats_like_integers():
+    assert categorical_profile(pd.Series([5.0, 5.0, 17.0, None]))["counts"] == {"5": 2, "17": 1}
+    assert categorical_profile(pd.Series([5, 17, 17]))["counts"] == {"17": 2, "5": 1}
+
+
+def test_pvalue_adjustment():
+    p = [0.01, 0.04, 0.03, float("nan"), 0.2]
+    assert adjust_pvalues(p, "bonferroni")[:3].tolist() == pytest.approx([0.04, 0.16, 0.12])
+    bh = adjust_pvalues(p, "bh")
+    assert bh[[0, 1, 2, 4]].tolist() == pytest.approx([0.04, 0.16 / 3, 0.16 / 3, 0.2])  # step-up: min over ranks >= own
+    assert np.isnan(bh[3])
+    with pytest.raises(ValueError, match="unknown"):
+        adjust_pvalues(p, "holm")
+
+
+def test_decision_min_rows_cooldown_and_performance():
+    rng = np.random.default_rng(10)
+    profile, _ = _profile(rng)
+    engine = DriftEngine.from_profile(profile, threads=1)
+    engine.update(_window(rng, 3000, shift=1.0))
+    policy = DriftPolicy(min_rows=1000, cooldown_hours=24)
+    results = engine.evaluate(policy)
+    quiet_perf = Performance(0.7, 0.69, 2000, ["2013-07-01"], 0.01, False)
+    end = datetime(2013, 7, 2, tzinfo=timezone.utc)
+    assert decide(results, quiet_perf, Window(None, end, 500), policy, None).status == "too_few_rows"
+    assert decide(results, quiet_perf, Window(None, end, 3000), policy, None).retrain
+    cooled = decide(results, quiet_perf, Window(None, end, 3000), policy, end - timedelta(hours=3))
+    assert not cooled.retrain and cooled.status == "cooldown" and "cooldown" in cooled.reason
+    assert decide(results, quiet_perf, Window(None, end, 3000), policy, end - timedelta(hours=30)).retrain
+    engine = DriftEngine.from_profile(profile, threads=1)
+    engine.update(_window(rng, 3000))
+    calm = engine.evaluate(policy)
+    worse = Performance(0.7, 0.6, 2000, ["2013-07-01"], 0.1, True)
+    decision = decide(calm, worse, Window(None, end, 3000), policy, None)
+    assert decision.retrain and "live ROC AUC 0.600" in decision.reason
+
+
+def test_report_has_table_and_overlays():
+    rng = np.random.default_rng(12)
+    profile, _ = _profile(rng)
+    results, decision = _run(profile, _window(rng, 3000, shift=1.0, new_category=0.05), DriftPolicy())
+    summary = {"window": {"id": "w1", "after": None, "until": "2013-07-01", "rows": 3000}, "model": "m",
+               "champion_version": "1", "policy": DriftPolicy().model_dump(), "decision": decision.__dict__,
+               "performance": Performance(None, None, 0, [], None, False).as_dict(),
+               "features": [r.as_dict() for r in results]}
+    page = render_html(summary)
+    assert page.count("<tr>") == len(results) + 1 and "sortTable" in page
+    assert page.count("<polyline") == 2 * 6 and "ZZ (" in page and "Decision: retrain" in page
