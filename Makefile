@@ -24,7 +24,7 @@ DB_READY := $(AIRFLOW_HOME)/.db-ready
 DEMO_FIRST ?= 2013-01-01
 DEMO_LAST ?= 2013-06-30
 
-.PHONY: help setup demo test bench airflow serve clean feast-plan feast-apply
+.PHONY: help setup demo test bench airflow serve bento clean feast-plan feast-apply
 
 help:
 	@echo "make setup    create .venv, install pinned requirements, generate secrets, migrate the Airflow DB"
@@ -33,6 +33,7 @@ help:
 	@echo "make bench    run the benchmarks under bench/ and print their tables"
 	@echo "make airflow  Airflow UI + scheduler + dag-processor + triggerer on http://127.0.0.1:8080"
 	@echo "make serve    the BentoML prediction service on http://127.0.0.1:3000 (needs a champion: make demo)"
+	@echo "make bento    build the service into a bento (no Docker), stored under .airloop/bentoml"
 	@echo "make feast-plan / feast-apply   Feast CLI on the configuration generated from the settings"
 	@echo "make clean    remove .venv and all local state (.airloop)"
 
@@ -67,6 +68,16 @@ airflow: setup
 
 serve: setup
 	bentoml serve airloop.serving.service:DelayService --host 127.0.0.1 --port 3000
+
+# The bento store is BENTOML_HOME=.airloop/bentoml. The bentofile turns locking off; BentoML still looks for
+# `uv` first and pip-installs it into .venv when missing, so a stub that fails loudly stands in for it.
+bento: setup
+	@mkdir -p $(STATE)/bentoml/bin
+	@printf '#!/bin/sh\necho "make bento: BentoML ran uv ($$*), but the bentofile does not lock" >&2\nexit 1\n' \
+		> $(STATE)/bentoml/bin/uv && chmod +x $(STATE)/bentoml/bin/uv
+	BENTOML_HOME=$(STATE)/bentoml BENTOML_DO_NOT_TRACK=true PATH=$(STATE)/bentoml/bin:$$PATH \
+		bentoml build -f include/airloop/serving/bentofile.yaml include
+	@BENTOML_HOME=$(STATE)/bentoml bentoml list airloop_delay
 
 feast-plan: setup
 	cd "$$($(PY) -m airloop.cli feast-repo)" && feast plan

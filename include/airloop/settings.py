@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     serving_url: str = "http://127.0.0.1:3000"
     serving_watch_seconds: float = Field(10.0, gt=0, description="how often the service checks the champion alias")
     serving_max_rows: int = Field(500, ge=1, description="most rows one /predict request may carry")
+    drift_poll_seconds: float = Field(30.0, gt=0, description="how often the drift sensor counts new live rows")
 
     postgres_dsn: SecretStr | None = None
     redis_url: SecretStr | None = None

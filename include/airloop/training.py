@@ -82,12 +82,12 @@ def build_datasets(settings: Settings, use_case: UseCase, lake: Lake, window: Tr
             "days": len(days)}
 
 
-def _mlflow(settings: Settings, use_case: UseCase) -> str:
-    """Point MLflow at the configured store; return the experiment id (artifacts under the state folder)."""
+def mlflow_experiment(settings: Settings, name: str) -> str:
+    """Point MLflow at the configured store; return the id of experiment ``name``, created if needed with
+    its artifacts under the state folder when local (else the tracking server's default artifact root)."""
     import mlflow
 
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    name = f"airloop-{use_case.name}"
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
@@ -130,7 +130,7 @@ def train_and_register(settings: Settings, use_case: UseCase, lake: Lake, window
     torch_metrics = scores(y, p)
     baseline = Baseline(model.pre, seed=int(hp.get("seed", 13))).fit(fit, label)
     base_metrics = scores(y, baseline.predict_proba(holdout))
-    experiment = _mlflow(settings, use_case)
+    experiment = mlflow_experiment(settings, f"airloop-{use_case.name}")
     tags = {"airloop.use_case": use_case.name, "airloop.window": json.dumps(window.as_dict()),
             "airloop.train_rows": str(len(train_all)), "airloop.holdout_rows": str(len(holdout)),
             "airloop.feature_service": use_case.features.service, "airloop.git_commit": git_commit(), **lineage}

@@ -235,11 +235,10 @@ def log_monitoring_run(settings: Settings, use_case: UseCase, summary: dict[str,
 
     import mlflow
 
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    from airloop.training import mlflow_experiment
+
+    experiment_id = mlflow_experiment(settings, f"{use_case.model_name}-monitoring")
     client = mlflow.MlflowClient()
-    name = f"{use_case.model_name}-monitoring"
-    experiment = client.get_experiment_by_name(name)
-    experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
     decision = summary["decision"]
     tags = {"airloop.kind": "drift_check", "airloop.window": summary["window"]["id"],
             "airloop.model": use_case.model_name, "airloop.champion_version": summary["champion_version"],

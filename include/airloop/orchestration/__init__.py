@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param
 
+from airloop.usecase import DriftPolicy
+
 OWNER = "airloop"
 
 DEFAULT_ARGS = {
@@ -75,3 +77,12 @@ def use_case_calendar() -> Calendar:
         end = datetime(last.year, last.month, last.day, tzinfo=zone)
     return Calendar(use_case.name, use_case.schedule, start, end, use_case.timezone,
                     settings.ingest.catchup, settings.ingest.max_parallel_chunks)
+
+
+def drift_policy() -> tuple[DriftPolicy, float]:
+    """The configured use case's drift policy and the sensor's poll interval (env only; no I/O)."""
+    from airloop.settings import load_settings
+    from airloop.usecases import load_use_case
+
+    settings = load_settings()
+    return load_use_case(settings.use_case).drift, settings.drift_poll_seconds

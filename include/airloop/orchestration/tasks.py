@@ -8,7 +8,7 @@ a task's state, which is why they live beside the DAG glue rather than in the do
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -253,3 +253,22 @@ def record_feedback(triggering_asset_events: Any) -> list[dict[str, Any]]:
     recorded = [m for ds in days if (m := record_day(lake, use_case, date.fromisoformat(ds))) is not None]
     logger.info("live metrics recorded for %d of %d day(s)", len(recorded), len(days))
     return recorded
+
+
+def check_drift(window: dict[str, Any] | None, run_id: str) -> dict[str, Any]:
+    """Drift of the sensor's window against the champion; the decision and, if it retrains, the conf."""
+    from airloop.drift.monitor import Window, check_window, retrain_conf
+
+    settings, use_case, lake = _runtime()
+    if not window:
+        logger.info("no new live rows within the maximum wait: nothing to check")
+        return {"retrain": False, "status": "no_rows", "reason": "no new live rows"}
+    summary = check_window(settings, use_case, lake, Window.from_dict(window), run_label=run_id)
+    decision = summary["decision"]
+    latest = summary["latest_validated_day"]
+    # Retrain on the newest labelled data: the holdout ends the day after the last validated day.
+    holdout_end = date.fromisoformat(latest) + timedelta(days=1) if latest else None
+    return {"retrain": decision["retrain"], "status": decision["status"], "reason": decision["reason"],
+            "report": summary["report"], "mlflow_run_id": summary["mlflow_run_id"],
+            "alerts": decision["alerts"], "window": summary["window"],
+            "conf": retrain_conf(summary, holdout_end) if decision["retrain"] else None}

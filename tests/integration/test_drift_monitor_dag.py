@@ -1,0 +1,158 @@
+"""``dag.test()`` of drift_monitor on an undrifted and a drifted live window: real Airflow (the deferrable
+sensor's trigger runs inline), real MLflow (the champion's reference profile, the monitoring run), and the
+triggered train_model run carrying the evidence into MLflow tags.
+
+The live log is written here the way the service writes it (``LiveLog``): rows of the champion's own
+training window, scored by the champion - and, for the drifted window, the same rows during a heat wave
+(+30 F) with fuller planes, as an external world that changed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def dag_named(dag_id: str):
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags" / f"{dag_id}.py"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags[dag_id]
+
+
+def _served_rows(home: Path, rows: int, served_at: datetime, seed: int, drifted: bool) -> pd.DataFrame:
+    from airloop.lake import Lake
+    from airloop.model.pyfunc import RegisteredModel
+    from airloop.training import TrainingWindow
+
+    train = Lake(home / "lake").read_dataset("training", f"{TrainingWindow.ending(date(2013, 1, 30), 22, 7).key}/train")
+    frame = train.sample(rows, random_state=seed).reset_index(drop=True)
+    if drifted:
+        frame["temp"] = frame["temp"] + 30
+        frame["dewp"] = frame["dewp"] + 25
+        frame["seats"] = frame["seats"] * 1.5
+    scored = RegisteredModel("models:/flight_delay@champion", "1").predict(frame)
+    return frame.assign(probability=scored["probability"].to_numpy(), label=scored["label"].to_numpy(),
+                        model_version="1", request_id=f"req-{seed}",
+                        served_at=[served_at + timedelta(milliseconds=i) for i in range(rows)])
+
+
+def _log(home: Path, frame: pd.DataFrame) -> None:
+    from airloop.serving.livelog import LiveLog
+
+    log = LiveLog(home / "lake" / "live", flush_rows=700)
+    for start in range(0, len(frame), 500):
+        log.append(frame.iloc[start:start + 500])
+    log.close()
+
+
+def _train_runs(dag_id: str = "train_model") -> list:
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        runs = session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_id.like("drift__%")).all()
+        session.expunge_all()
+        return runs
+
+
+@pytest.fixture()
+def monitor_home(champion_home, tmp_path, monkeypatch, airflow_db):
+    home = tmp_path / "home"
+    shutil.copytree(champion_home, home)
+    monkeypatch.setenv("AIRLOOP_HOME", str(home))
+    monkeypatch.setenv("AIRLOOP_DRIFT_POLL_SECONDS", "0.5")
+    import mlflow
+
+    from airloop.settings import load_settings
+
+    mlflow.set_tracking_uri(load_settings().mlflow_tracking_uri)
+    return home
+
+
+def test_drift_monitor_triggers_only_on_drift_and_the_retrain_carries_the_evidence(monitor_home):
+    import mlflow
+
+    from airloop.drift.monitor import past_checks
+    from airloop.lake import Lake
+    from airloop.registry import ModelRegistry
+    from airloop.settings import load_settings
+
+    settings = load_settings()
+    lake = Lake(monitor_home / "lake")
+    drift_dag = dag_named("drift_monitor")
+    before = {r.run_id for r in _train_runs()}
+
+    # 1. Undrifted: the sensor sees 1,500 of the 2,000 rows it waits for, defers; the rest arrives later.
+    day1 = datetime(2013, 1, 31, 14, tzinfo=timezone.utc)
+    calm = _served_rows(monitor_home, 3000, day1, seed=1, drifted=False)
+    _log(monitor_home, calm.iloc[:1500])
+    late = threading.Timer(3.0, _log, args=(monitor_home, calm.iloc[1500:]))
+    late.start()
+    started = time.monotonic()
+    run = drift_dag.test(logical_date=datetime(2013, 1, 31, 15, tzinfo=timezone.utc))
+    late.join()
+    assert str(run.state) == "success"
+    assert time.monotonic() - started > 3.0  # it waited in the trigger for the late rows
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states["no_retrain"] == "success" and states["trigger_retrain"] == "skipped"
+    [first] = past_checks(lake)
+    assert first["window"]["rows"] >= 2000 and first["window"]["after"] is None
+    assert first["decision"]["status"] == "quiet" and not first["decision"]["alerts"]
+    assert {r.run_id for r in _train_runs()} == before
+
+    # 2. Drifted: a heat wave; the window starts where the first one ended.
+    _log(monitor_home, _served_rows(monitor_home, 3000, day1 + timedelta(days=1), seed=2, drifted=True))
+    run = drift_dag.test(logical_date=datetime(2013, 2, 1, 15, tzinfo=timezone.utc))
+    assert str(run.state) == "success"
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states["trigger_retrain"] == "success" and states["no_retrain"] == "skipped"
+    second = past_checks(lake)[-1]
+    assert second["window"]["after"] == first["window"]["until"] and second["window"]["rows"] == 3000
+    assert {"temp", "dewp", "seats"} <= set(second["decision"]["alerts"])
+    temp = next(f for f in second["features"] if f["feature"] == "temp")
+    assert temp["statistic"] > 0.5 and temp["psi"] > 1 and temp["p_adjusted"] < 1e-10
+    report = Path(second["report"]["html"])
+    assert report.exists() and "temp" in report.read_text()
+    monitoring = mlflow.get_run(second["mlflow_run_id"])
+    assert monitoring.data.tags["airloop.champion_version"] == "1" and monitoring.data.tags["airloop.decision"] == "retrain"
+    assert monitoring.info.artifact_uri.startswith((monitor_home / "mlflow").as_uri())
+    assert {a.path for a in mlflow.MlflowClient().list_artifacts(second["mlflow_run_id"], "drift")} == {
+        "drift/report.html", "drift/summary.json"}
+
+    [triggered] = [r for r in _train_runs() if r.run_id not in before]
+    conf = triggered.conf
+    assert conf["reason"].startswith("drift_monitor: drift in ") and "temp" in conf["reason"]
+    assert conf["holdout_end"] == "2013-01-30"  # the day after the last validated day
+    assert set(conf["drift_evidence"]["drifted_features"]) >= {"temp", "dewp", "seats"}
+
+    # 3. The triggered training run (its conf, on this small lake's window) carries the evidence.
+    train = dag_named("train_model").test(logical_date=datetime(2013, 2, 1, 16, tzinfo=timezone.utc),
+                                          run_conf={**conf, "train_days": 22, "holdout_days": 7,
+                                                    "hyperparameters": {"epochs": 2}})
+    assert str(train.state) == "success"
+    registry = ModelRegistry(settings.mlflow_tracking_uri, "flight_delay")
+    v2 = registry.version("2")
+    tags = registry.client.get_run(v2.run_id).data.tags
+    assert tags["airloop.trigger_reason"] == conf["reason"]
+    evidence = json.loads(tags["airloop.drift_evidence"])
+    assert evidence["drifted_features"]["temp"]["status"] == "alert"
+    assert evidence["report"]["html"] == str(report)
+
+    # 4. Still drifted, but within the cooldown of the retrain: reported, no second trigger.
+    _log(monitor_home, _served_rows(monitor_home, 2500, day1 + timedelta(days=1, hours=2), seed=3, drifted=True))
+    run = drift_dag.test(logical_date=datetime(2013, 2, 1, 18, tzinfo=timezone.utc))
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states["trigger_retrain"] == "skipped"
+    third = past_checks(lake)[-1]
+    assert third["decision"]["status"] == "cooldown" and "temp" in third["decision"]["alerts"]
