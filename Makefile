@@ -23,16 +23,19 @@ DB_READY := $(AIRFLOW_HOME)/.db-ready
 
 DEMO_FIRST ?= 2013-01-01
 DEMO_LAST ?= 2013-06-30
+DEMO_LIVE_DAYS ?= 7
+DEMO_AFTER_DAYS ?= 3
 
-.PHONY: help setup demo test bench airflow serve bento clean feast-plan feast-apply
+.PHONY: help setup demo test bench airflow serve mlflow bento clean feast-plan feast-apply
 
 help:
 	@echo "make setup    create .venv, install pinned requirements, generate secrets, migrate the Airflow DB"
-	@echo "make demo     ingest + validate $(DEMO_FIRST)..$(DEMO_LAST) through Airflow and print a summary"
+	@echo "make demo     the whole loop: ingest $(DEMO_FIRST)..$(DEMO_LAST), train, serve later flights, drift -> retrain, batch"
 	@echo "make test     run the test suite (real Airflow, GX; PostgreSQL/Redis tests use the local services)"
 	@echo "make bench    run the benchmarks under bench/ and print their tables"
 	@echo "make airflow  Airflow UI + scheduler + dag-processor + triggerer on http://127.0.0.1:8080"
 	@echo "make serve    the BentoML prediction service on http://127.0.0.1:3000 (needs a champion: make demo)"
+	@echo "make mlflow   MLflow UI on http://127.0.0.1:5000 (experiments, registry, drift reports)"
 	@echo "make bento    build the service into a bento (no Docker), stored under .airloop/bentoml"
 	@echo "make feast-plan / feast-apply   Feast CLI on the configuration generated from the settings"
 	@echo "make clean    remove .venv and all local state (.airloop)"
@@ -54,7 +57,8 @@ $(DB_READY): $(INSTALLED) $(AIRFLOW_HOME)/secrets.env
 	@touch $@
 
 demo: setup
-	$(PY) -m airloop.cli demo --first-day $(DEMO_FIRST) --last-day $(DEMO_LAST)
+	$(PY) -m airloop.cli demo --first-day $(DEMO_FIRST) --last-day $(DEMO_LAST) \
+		--live-days $(DEMO_LIVE_DAYS) --after-days $(DEMO_AFTER_DAYS)
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
@@ -68,6 +72,10 @@ airflow: setup
 
 serve: setup
 	bentoml serve airloop.serving.service:DelayService --host 127.0.0.1 --port 3000
+
+mlflow: setup
+	mlflow ui --backend-store-uri "$$($(PY) -c 'from airloop.settings import load_settings; print(load_settings().mlflow_tracking_uri)')" \
+		--host 127.0.0.1 --port 5000
 
 # The bento store is BENTOML_HOME=.airloop/bentoml. The bentofile turns locking off; BentoML still looks for
 # `uv` first and pip-installs it into .venv when missing, so a stub that fails loudly stands in for it.

@@ -36,13 +36,13 @@ class LiveRowsSensor(BaseSensorOperator):
         lake = Lake(load_settings().lake)
         after = cursor(lake)
         after_text = None if after is None else after.isoformat()
-        window = pending(str(lake.root), after_text)
+        window = pending(after_text)
         if window and window["rows"] >= int(self.new_rows):
             return window
         started = context["ti"].start_date or datetime.now().astimezone()
         deadline = (started + self.max_wait).isoformat()
         self.log.info("waiting for %s new live rows since %s (until %s)", self.new_rows, after_text, deadline)
-        self.defer(trigger=LiveRowsTrigger(str(lake.root), after_text, int(self.new_rows), deadline, self.poll_seconds),
+        self.defer(trigger=LiveRowsTrigger(after_text, int(self.new_rows), deadline, self.poll_seconds),
                    method_name="execute_complete")
         return None
 

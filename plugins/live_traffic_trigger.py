@@ -10,33 +10,34 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 
-def pending(lake_root: str, after: str | None) -> dict[str, Any] | None:
-    """The pending window as a dict (``None``: no new rows); imports pandas/pyarrow only when called."""
-    from pathlib import Path
-
+def pending(after: str | None) -> dict[str, Any] | None:
+    """The pending window as a dict (``None``: no new rows) in the configured live store; imports
+    pandas/pyarrow only when called."""
     import pandas as pd
 
     from airloop.drift.monitor import pending_window
+    from airloop.serving.livelog import live_store
+    from airloop.settings import load_settings
 
-    window = pending_window(Path(lake_root) / "live", None if after is None else pd.Timestamp(after).to_pydatetime())
+    window = pending_window(live_store(load_settings()), None if after is None else pd.Timestamp(after).to_pydatetime())
     return None if window is None else window.as_dict()
 
 
 class LiveRowsTrigger(BaseTrigger):
-    def __init__(self, lake_root: str, after: str | None, new_rows: int, deadline: str, poll_seconds: float) -> None:
+    def __init__(self, after: str | None, new_rows: int, deadline: str, poll_seconds: float) -> None:
         super().__init__()
-        self.lake_root, self.after, self.new_rows = lake_root, after, new_rows
+        self.after, self.new_rows = after, new_rows
         self.deadline, self.poll_seconds = deadline, poll_seconds
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return ("live_traffic_trigger.LiveRowsTrigger", {"lake_root": self.lake_root, "after": self.after,
+        return ("live_traffic_trigger.LiveRowsTrigger", {"after": self.after,
                                                  "new_rows": self.new_rows, "deadline": self.deadline,
                                                  "poll_seconds": self.poll_seconds})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         deadline = datetime.fromisoformat(self.deadline)
         while True:
-            window = await asyncio.to_thread(pending, self.lake_root, self.after)
+            window = await asyncio.to_thread(pending, self.after)
             rows = window["rows"] if window else 0
             if rows >= self.new_rows:
                 yield TriggerEvent({"status": "ready", "window": window})

@@ -16,7 +16,7 @@ import pandas as pd
 
 from airloop.labels import make_label
 from airloop.lake import Lake, write_json
-from airloop.serving.livelog import read_live
+from airloop.serving.livelog import LiveStore
 from airloop.usecase import UseCase
 
 logger = logging.getLogger(__name__)
@@ -39,9 +39,13 @@ def day_metrics(served: pd.DataFrame, outcomes: pd.DataFrame, use_case: UseCase)
     return result
 
 
-def record_day(lake: Lake, use_case: UseCase, day: date) -> dict[str, Any] | None:
+def record_day(lake: Lake, store: LiveStore, use_case: UseCase, day: date) -> dict[str, Any] | None:
     """Compute and store the live metrics of ``day``; ``None`` when nothing was served for it."""
-    live = read_live(lake.root / "live")
+    key = use_case.source(use_case.primary_source).key
+    columns = [*key, "year", "month", "day", "probability", "label", "model_version"]
+    live = pd.concat([c[(c["year"] == day.year) & (c["month"] == day.month) & (c["day"] == day.day)]
+                      for c in store.scan(None, None, columns)] or [pd.DataFrame(columns=[*columns, "served_at"])],
+                     ignore_index=True)
     if live.empty:
         return None
     served = live[(live["year"] == day.year) & (live["month"] == day.month) & (live["day"] == day.day)]

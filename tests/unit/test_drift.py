@@ -195,3 +195,14 @@ def test_report_has_table_and_overlays():
     page = render_html(summary)
     assert page.count("<tr>") == len(results) + 1 and "sortTable" in page
     assert page.count("<polyline") == 2 * 6 and "ZZ (" in page and "Decision: retrain" in page
+
+
+def test_float32_windows_give_the_same_statistics():
+    rng = np.random.default_rng(3)
+    ref = rng.normal(size=5000).astype("float32").astype("float64")
+    cur = rng.normal(0.2, size=20000).astype("float32")
+    a, b = NumericAccumulator(_reference(ref)), NumericAccumulator(_reference(ref))
+    a.update(cur)
+    b.update(cur.astype("float64"))
+    assert a.ks() == b.ks() and a.psi() == b.psi()
+    assert abs(a.ks()[0] - ks_2samp(ref, cur.astype("float64")).statistic) <= 1e-9

@@ -123,10 +123,10 @@ class DriftEngine:
             jobs.append((self.score, chunk[SCORE_COLUMN]))
         if self.threads > 1 and len(jobs) > 1:
             with ThreadPoolExecutor(self.threads) as pool:
-                list(pool.map(lambda job: job[0].update(np.asarray(job[1], dtype="float64")), jobs))
+                list(pool.map(lambda job: job[0].update(np.asarray(job[1])), jobs))
         else:
             for acc, values in jobs:
-                acc.update(np.asarray(values, dtype="float64"))
+                acc.update(np.asarray(values))
         for name, acc in self.categorical.items():
             acc.update(chunk[name])
 

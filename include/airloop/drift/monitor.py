@@ -1,6 +1,6 @@
 """The drift check of one live-traffic window against the champion's reference, and its decision.
 
-A *window* is the live rows served in ``(after, until]`` (UTC): ``after`` is the end of the last checked
+A *window* is the live rows (the configured live store: Parquet in the lake, or PostgreSQL) served in ``(after, until]`` (UTC): ``after`` is the end of the last checked
 window (the cursor), ``until`` the latest served time seen when the sensor fired. Each check writes
 ``lake/monitoring/drift/checks/<window id>/{summary.json,report.html}`` atomically (a re-run of the same
 window overwrites it) and the cursor is simply the latest summary, so a failed check is re-run as is.
@@ -21,6 +21,7 @@ import pandas as pd
 
 from airloop.drift.engine import SCORE_COLUMN, DriftEngine, FeatureDrift
 from airloop.lake import Lake, write_json
+from airloop.serving.livelog import LiveStore, live_store
 from airloop.settings import Settings
 from airloop.usecase import DriftPolicy, UseCase
 
@@ -69,11 +70,9 @@ def last_retrain(lake: Lake) -> datetime | None:
     return pd.Timestamp(triggered[-1]["window"]["until"]).to_pydatetime() if triggered else None
 
 
-def pending_window(live_root: Path, after: datetime | None) -> Window | None:
+def pending_window(store: LiveStore, after: datetime | None) -> Window | None:
     """The window of rows served since ``after``, or ``None`` when none arrived."""
-    from airloop.serving.livelog import count_since
-
-    rows, latest = count_since(live_root, after)
+    rows, latest = store.count_since(after)
     return Window(after, latest, rows) if rows else None
 
 
@@ -158,12 +157,10 @@ def champion_reference(settings: Settings, use_case: UseCase) -> tuple[str, dict
     return version, json.loads(Path(path).read_text()), float(auc) if auc else None, mv.run_id
 
 
-def scan_window(engine: DriftEngine, live_root: Path, window: Window, champion: str, batch_rows: int = 65536) -> int:
+def scan_window(engine: DriftEngine, store: LiveStore, window: Window, champion: str, batch_rows: int = 262144) -> int:
     """Feed the window to the engine; the score only of rows the champion served (prediction drift)."""
-    from airloop.serving.livelog import scan_live
-
     rows = 0
-    for chunk in scan_live(live_root, window.after, window.until, [*engine.columns, "model_version"], batch_rows):
+    for chunk in store.scan(window.after, window.until, [*engine.columns, "model_version"], batch_rows):
         if SCORE_COLUMN in chunk.columns:
             chunk.loc[chunk["model_version"].astype(str) != str(champion), SCORE_COLUMN] = float("nan")
         engine.update(chunk)
@@ -196,8 +193,7 @@ def check_window(settings: Settings, use_case: UseCase, lake: Lake, window: Wind
     policy = use_case.drift
     version, profile, champion_auc, champion_run = champion_reference(settings, use_case)
     engine = DriftEngine.from_profile(profile, policy.features, policy.ignore, policy.prediction)
-    live_root = lake.root / "live"
-    scanned = scan_window(engine, live_root, window, version)
+    scanned = scan_window(engine, live_store(settings), window, version)
     results = engine.evaluate(policy)
     performance = performance_drift(lake, version, champion_auc, policy)
     decision = decide(results, performance, Window(window.after, window.until, scanned), policy, last_retrain(lake))

@@ -117,7 +117,10 @@ class NumericAccumulator:
         self.nulls = 0
 
     def update(self, chunk: np.ndarray) -> None:
-        data = np.sort(np.asarray(chunk, dtype="float64"), kind="quicksort")  # NaN sorts last
+        values = np.asarray(chunk)
+        if values.dtype != np.float32:  # float32 sorts ~2x faster and widening after keeps the order exactly
+            values = values.astype("float64", copy=False)
+        data = np.sort(values).astype("float64", copy=False)  # NaN sorts last
         nulls = int(np.count_nonzero(np.isnan(data[-1:]))) and int(np.count_nonzero(np.isnan(data)))
         present = data[: len(data) - nulls]
         ref = self.reference

@@ -246,11 +246,13 @@ def batch_score(params: dict[str, Any], interval_end: datetime | None, run_after
 def record_feedback(triggering_asset_events: Any) -> list[dict[str, Any]]:
     """Live metrics for the validated days announced by the triggering Asset events."""
     from airloop.feedback import record_day
+    from airloop.serving.livelog import live_store
 
-    _, use_case, lake = _runtime()
+    settings, use_case, lake = _runtime()
     days = sorted({ds for events in (triggering_asset_events or {}).values() for e in events
                    for ds in (e.extra or {}).get("validated_days", [])})
-    recorded = [m for ds in days if (m := record_day(lake, use_case, date.fromisoformat(ds))) is not None]
+    store = live_store(settings)
+    recorded = [m for ds in days if (m := record_day(lake, store, use_case, date.fromisoformat(ds))) is not None]
     logger.info("live metrics recorded for %d of %d day(s)", len(recorded), len(days))
     return recorded
 

@@ -1,8 +1,15 @@
 """The live-traffic log: what the service served, appended without blocking requests.
 
-Rows are queued by the request path and written by a background thread in small batches to
-``lake/live/ds=YYYY-MM-DD/hour=HH/part-<uuid>.parquet`` (by the time they were served, UTC); ``close``
-drains the queue, so a graceful shutdown loses nothing. The drift monitor reads this log.
+Rows are queued by the request path and written by a background thread in small batches to a store;
+``close`` drains the queue, so a graceful shutdown loses nothing. The drift monitor reads the same store.
+
+- embedded (``AIRLOOP_ENV=local``): Parquet in the lake, ``lake/live/ds=YYYY-MM-DD/hour=HH/part-<uuid>.parquet``
+  (by the time served, UTC), each file written atomically;
+- production: the PostgreSQL table ``airloop_live_log`` (``AIRLOOP_POSTGRES_DSN``), created from the first
+  rows' columns (a column that appears later is added), indexed on ``served_at``, filled with ``COPY``.
+
+Both stores answer ``count_since(after)`` (the drift sensor) and ``scan(after, until, columns)`` (the drift
+check: bounded-memory batches of the rows served in ``(after, until]``).
 """
 
 from __future__ import annotations
@@ -17,12 +24,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from airloop.settings import Settings
+
 logger = logging.getLogger(__name__)
 
 
 class LiveLog:
-    def __init__(self, root: Path, flush_rows: int = 500, flush_seconds: float = 2.0) -> None:
-        self.root = Path(root)
+    """The writer: ``append`` queues, a thread flushes every ``flush_rows`` rows or ``flush_seconds``."""
+
+    def __init__(self, store: Path | LiveStore, flush_rows: int = 500, flush_seconds: float = 2.0) -> None:
+        self.store = store if isinstance(store, LiveStore) else ParquetLiveStore(Path(store))
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self._queue: queue.Queue[pd.DataFrame | None] = queue.Queue()
@@ -60,6 +71,37 @@ class LiveLog:
         if not frames:
             return
         frame = pd.concat(frames, ignore_index=True)
+        try:
+            self.store.write(frame)
+        except Exception:  # never lose served rows silently: keep them for the next flush
+            logger.exception("live log: writing %d rows failed; retrying with the next flush", len(frame))
+            self._queue.put(frame)
+            return
+        self.rows_written += len(frame)
+        logger.info("live log: %d rows written", len(frame))
+
+
+class LiveStore:
+    """Where served rows are kept: ``write`` a frame; ``count_since``; ``scan`` a window."""
+
+    def write(self, frame: pd.DataFrame) -> None:
+        raise NotImplementedError
+
+    def count_since(self, after: datetime | None) -> tuple[int, datetime | None]:
+        """Rows served after ``after`` and the latest served time among them."""
+        raise NotImplementedError
+
+    def scan(self, after: datetime | None, until: datetime | None, columns: list[str],
+             batch_rows: int = 65536) -> Iterator[pd.DataFrame]:
+        """The rows served in ``(after, until]``, ``columns`` (those that exist) + ``served_at``, in batches."""
+        raise NotImplementedError
+
+
+class ParquetLiveStore(LiveStore):
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def write(self, frame: pd.DataFrame) -> None:
         served = pd.to_datetime(frame["served_at"], utc=True)
         for (ds, hour), part in frame.groupby([served.dt.strftime("%Y-%m-%d"), served.dt.hour]):
             folder = self.root / f"ds={ds}" / f"hour={hour:02d}"
@@ -68,8 +110,98 @@ class LiveLog:
             tmp = folder / f".{name}"
             part.to_parquet(tmp, index=False)
             tmp.rename(folder / name)
-        self.rows_written += len(frame)
-        logger.info("live log: %d rows written", len(frame))
+
+    def count_since(self, after: datetime | None) -> tuple[int, datetime | None]:
+        return count_since(self.root, after)
+
+    def scan(self, after: datetime | None, until: datetime | None, columns: list[str],
+             batch_rows: int = 65536) -> Iterator[pd.DataFrame]:
+        return scan_live(self.root, after, until, columns, batch_rows)
+
+
+_PG_TYPES = {"f": "double precision", "i": "bigint", "u": "bigint", "b": "boolean", "M": "timestamptz"}
+
+
+class PostgresLiveStore(LiveStore):
+    """The production live log: one PostgreSQL table (psycopg 3, ``COPY`` in, server-side cursor out)."""
+
+    def __init__(self, dsn: str, table: str = "airloop_live_log") -> None:
+        if not table.replace("_", "").isalnum():
+            raise ValueError(f"not a plain table name: {table!r}")
+        self.dsn, self.table = dsn, table
+        self._columns: set[str] | None = None
+
+    def _connect(self):  # noqa: ANN202 - psycopg.Connection
+        import psycopg
+
+        return psycopg.connect(self.dsn, connect_timeout=10)
+
+    def _existing(self, conn) -> set[str]:  # noqa: ANN001
+        rows = conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s",
+                            (self.table,)).fetchall()
+        return {r[0] for r in rows}
+
+    def _ensure(self, conn, frame: pd.DataFrame) -> None:  # noqa: ANN001
+        if self._columns is None:
+            self._columns = self._existing(conn)
+        missing = [c for c in frame.columns if c not in self._columns]
+        if not missing:
+            return
+        defs = ", ".join(f'"{c}" {_PG_TYPES.get(frame[c].dtype.kind, "text")}' for c in missing)
+        if not self._columns:
+            conn.execute(f'CREATE TABLE IF NOT EXISTS "{self.table}" ({defs})')
+            conn.execute(f'CREATE INDEX IF NOT EXISTS "{self.table}_served_at" ON "{self.table}" (served_at)')
+        else:
+            for c in missing:
+                conn.execute(f'ALTER TABLE "{self.table}" ADD COLUMN IF NOT EXISTS "{c}" '
+                             f'{_PG_TYPES.get(frame[c].dtype.kind, "text")}')
+        self._columns = self._existing(conn)
+
+    def write(self, frame: pd.DataFrame) -> None:
+        frame = frame.assign(served_at=pd.to_datetime(frame["served_at"], utc=True))
+        columns = list(frame.columns)
+        rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
+        with self._connect() as conn:
+            self._ensure(conn, frame)
+            names = ", ".join(f'"{c}"' for c in columns)
+            with conn.cursor() as cur, cur.copy(f'COPY "{self.table}" ({names}) FROM STDIN') as copy:
+                for row in rows:
+                    copy.write_row(row)
+
+    def count_since(self, after: datetime | None) -> tuple[int, datetime | None]:
+        with self._connect() as conn:
+            if not self._existing(conn):
+                return 0, None
+            where, args = ("WHERE served_at > %s", (after,)) if after is not None else ("", ())
+            count, latest = conn.execute(f'SELECT count(*), max(served_at) FROM "{self.table}" {where}', args).fetchone()
+            return int(count), latest
+
+    def scan(self, after: datetime | None, until: datetime | None, columns: list[str],
+             batch_rows: int = 65536) -> Iterator[pd.DataFrame]:
+        with self._connect() as conn:
+            existing = self._existing(conn)
+            if not existing:
+                return
+            wanted = [c for c in dict.fromkeys([*columns, "served_at"]) if c in existing]
+            clauses, args = [], []
+            for bound, op in ((after, ">"), (until, "<=")):
+                if bound is not None:
+                    clauses.append(f"served_at {op} %s")
+                    args.append(bound)
+            where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+            names = ", ".join(f'"{c}"' for c in wanted)
+            with conn.cursor(name="airloop_live_scan") as cur:
+                cur.execute(f'SELECT {names} FROM "{self.table}" {where}', args)
+                while batch := cur.fetchmany(batch_rows):
+                    yield pd.DataFrame.from_records(batch, columns=wanted)
+
+
+def live_store(settings: Settings) -> LiveStore:
+    """The configured live log: Parquet in the lake when local, PostgreSQL in production."""
+    if settings.env == "production":
+        assert settings.postgres_dsn is not None  # required in production by the settings' validator
+        return PostgresLiveStore(settings.postgres_dsn.get_secret_value())
+    return ParquetLiveStore(settings.lake / "live")
 
 
 def read_live(root: Path) -> pd.DataFrame:

@@ -1,0 +1,325 @@
+"""``make demo``: the whole closed loop, unattended, on embedded defaults, through Airflow's REST API.
+
+1. ingest + validate the history (``ingest_validate``, one ranged run) -> the validated-zone Asset
+   schedules ``materialize_features`` (Feast) and ``live_feedback``;
+2. ``train_model`` trains and promotes v1 (window ending the day after the history);
+3. the BentoML service starts and the real flights of the following days are sent through
+   ``POST /predict`` as live traffic (logged for the monitor);
+4. their outcomes land: ``ingest_validate`` for those days (-> features, live accuracy of v1);
+5. ``drift_monitor`` (continuous, sensor-driven) is switched on: its sensor finds the new live rows, the
+   check finds drift against v1's training reference and triggers ``train_model`` with the evidence;
+   v2 is trained on the newer window and promoted if the gate allows (else the reason is recorded);
+6. the service hot-swaps to the champion; more days are replayed and ingested (live accuracy after);
+7. ``batch_inference`` scores the next day; a summary of every step is printed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from airloop.intervals import day_range
+from airloop.lake import Lake
+
+logger = logging.getLogger(__name__)
+
+LOOP_DAGS = ("ingest_validate", "materialize_features", "live_feedback", "train_model", "drift_monitor",
+             "batch_inference")
+
+
+def out(line: str = "") -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    first_day: date
+    last_day: date
+    """The history ingested before the first model (its training window ends the day after)."""
+    live_days: int = 7
+    """Days of later flights replayed as live traffic for v1, then ingested (their outcomes)."""
+    after_days: int = 3
+    """Days replayed after the drift-triggered retrain (served by the champion then), then ingested."""
+    port: int = 8080
+    service_port: int = 3000
+    timeout: float = 1800
+    train_conf: dict[str, Any] = field(default_factory=dict)
+    """Extra ``train_model`` conf for both trainings (e.g. a small model for a shortened loop)."""
+
+    @property
+    def live_first(self) -> date:
+        return self.last_day + timedelta(days=1)
+
+    @property
+    def after_first(self) -> date:
+        return self.live_first + timedelta(days=self.live_days)
+
+    @property
+    def batch_day(self) -> date:
+        return self.after_first + timedelta(days=self.after_days)
+
+
+@dataclass
+class Stage:
+    dag_id: str
+    run_id: str
+    state: str
+    seconds: float
+    tasks: dict[str, str]
+
+
+class Loop:
+    """Runs the steps against a live Airflow (``AirflowREST``) and keeps what the summary reports."""
+
+    def __init__(self, api: Any, plan: DemoPlan) -> None:
+        self.api, self.plan = api, plan
+        self.stages: list[Stage] = []
+        self.results: dict[str, Any] = {}
+
+    def _finish(self, dag_id: str, run_id: str, started: float) -> str:
+        state = self.api.wait_run(dag_id, run_id, timeout=self.plan.timeout)
+        self.stages.append(Stage(dag_id, run_id, state, time.monotonic() - started, self.api.task_states(dag_id, run_id)))
+        if state != "success":
+            raise RuntimeError(f"{dag_id} run {run_id} ended {state}; see the Airflow UI (`make airflow`)")
+        return run_id
+
+    def run(self, dag_id: str, conf: dict[str, Any]) -> str:
+        started = time.monotonic()
+        run_id = self.api.trigger(dag_id, conf=conf)
+        out(f"  {dag_id} run {run_id} triggered; waiting ...")
+        return self._finish(dag_id, run_id, started)
+
+    def ingest(self, first: date, last: date) -> None:
+        """One ranged ingestion run, then the two runs its validated-zone Asset event schedules."""
+        known = {d: set(self.api.run_ids(d)) for d in ("materialize_features", "live_feedback")}
+        self.run("ingest_validate", {"first_day": first.isoformat(), "last_day": last.isoformat()})
+        for dag_id in ("materialize_features", "live_feedback"):
+            started = time.monotonic()
+            run_id = self.api.wait_new_run(dag_id, known[dag_id], timeout=180)
+            out(f"  {dag_id} run {run_id} (scheduled by the validated-zone Asset); waiting ...")
+            self._finish(dag_id, run_id, started)
+            if dag_id == "materialize_features":
+                self.results.setdefault("materialized", []).append(self.api.xcom(dag_id, run_id, "materialize"))
+
+    def train(self, run_id: str) -> dict[str, Any]:
+        return {task: self.api.xcom("train_model", run_id, task) for task in ("train", "evaluate", "promote")}
+
+
+def replay_days(client: Any, use_case: Any, settings: Any, first: date, days: int) -> dict[str, Any]:
+    """Send the real flights of ``days`` days from ``first`` through ``POST /predict``, in time order."""
+    import pandas as pd
+
+    from airloop.batch import schedule
+    from airloop.serving.runner import replay
+    from airloop.sources import make_source
+
+    source = make_source(settings.source.kind, settings.source.path)
+    events = pd.concat([schedule(use_case, source, d) for d in day_range(first, first + timedelta(days=days - 1))],
+                       ignore_index=True)
+    result = replay(client, events, use_case.known_before_event)
+    return {**result, "days": f"{first}..{first + timedelta(days=days - 1)}"}
+
+
+def served_version(client: Any) -> str | None:
+    """The model version the service reports in its Prometheus metrics."""
+    text = client.get("/metrics").text
+    versions = re.findall(r'airloop_model_info\{[^}]*version="([^"]+)"[^}]*\}\s+1(?:\.0)?\b', text)
+    return versions[-1] if versions else None
+
+
+def fresh_state(settings: Any) -> None:
+    """Start the loop from nothing: remove the lake, the MLflow store and the Feast state of ``home``
+    (Airflow keeps its run history, so ``make airflow`` still shows earlier demos)."""
+    import shutil
+
+    for folder in (settings.lake, settings.home / "mlflow", settings.home / "feast", settings.home / "feature_repo"):
+        if folder.exists():
+            out(f"  removing the previous demo's {folder}")
+            shutil.rmtree(folder)
+
+
+def run_loop(plan: DemoPlan, fresh: bool = True) -> int:
+    from airloop.airflow_runtime import local_airflow
+    from airloop.registry import CHAMPION, ModelRegistry
+    from airloop.serving.runner import local_service
+    from airloop.settings import load_settings
+    from airloop.usecases import load_use_case
+
+    os.environ.setdefault("AIRLOOP_DRIFT_POLL_SECONDS", "5")  # Airflow inherits it: the sensor polls often
+    settings = load_settings()
+    use_case = load_use_case(settings.use_case)
+    if fresh and settings.env == "local":
+        fresh_state(settings)
+    lake = Lake(settings.lake)
+    registry = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name)
+    airflow_home = Path(os.environ["AIRFLOW_HOME"])
+    started = time.monotonic()
+    out(f"Airloop demo: use case '{use_case.name}'; history {plan.first_day}..{plan.last_day}, live traffic "
+        f"{plan.live_first}..{plan.batch_day - timedelta(days=1)}")
+    out(f"Starting Airflow (standalone: LocalExecutor on SQLite, scheduler, triggerer) on 127.0.0.1:{plan.port}; "
+        f"log: {airflow_home / 'demo-airflow.log'}")
+    failure = None
+    with local_airflow(port=plan.port, log_path=airflow_home / "demo-airflow.log") as api:
+        loop = Loop(api, plan)
+        try:
+            for dag_id in LOOP_DAGS:
+                api.wait_until(f"{dag_id} parsed", lambda d=dag_id: api.dag(d), 180)
+                if dag_id != "drift_monitor":
+                    api.set_paused(dag_id, False)
+            api.set_paused("drift_monitor", True)
+            out(f"1. Ingest + validate {plan.first_day}..{plan.last_day}")
+            loop.ingest(plan.first_day, plan.last_day)
+            out("2. Train the first model")
+            holdout_end = plan.live_first.isoformat()
+            first = loop.run("train_model", {"holdout_end": holdout_end, "reason": "demo: first model", **plan.train_conf})
+            loop.results["v1"] = loop.train(first)
+            env = {"AIRLOOP_SERVING_WATCH_SECONDS": "3"}
+            with local_service(plan.service_port, airflow_home.parent / "serving.log", env=env) as client:
+                out(f"3. Serving on 127.0.0.1:{plan.service_port}; replaying {plan.live_days} days of real flights")
+                loop.results["live_before"] = replay_days(client, use_case, settings, plan.live_first, plan.live_days)
+                out(f"4. Their outcomes land: ingest {plan.live_first}..{plan.after_first - timedelta(days=1)}")
+                loop.ingest(plan.live_first, plan.after_first - timedelta(days=1))
+                out("5. drift_monitor on: its sensor waits for new live rows, then checks them")
+                known = set(api.run_ids("drift_monitor"))
+                api.set_paused("drift_monitor", False)
+                t0 = time.monotonic()
+                drift_run = api.wait_new_run("drift_monitor", known, timeout=180)
+                loop._finish("drift_monitor", drift_run, t0)
+                check = api.xcom("drift_monitor", drift_run, "check_drift")
+                loop.results["drift"] = check
+                if check["retrain"]:
+                    out(f"  drift: {check['reason']}")
+                    train_run = f"drift__{drift_run}"
+                    out(f"  train_model run {train_run} (triggered by drift_monitor); waiting ...")
+                    loop._finish("train_model", api.wait_until("the triggered run", lambda: train_run in api.run_ids(
+                        "train_model") and train_run, 120), time.monotonic())
+                    loop.results["v2"] = loop.train(train_run)
+                champion = registry.version_of(CHAMPION)
+                t0 = time.monotonic()
+                api.wait_until(f"the service serving v{champion}", lambda: served_version(client) == champion, 120)
+                loop.results["swap_seconds"] = time.monotonic() - t0
+                out(f"6. The service serves v{champion}; replaying {plan.after_days} more days")
+                known |= {drift_run}
+                loop.results["live_after"] = replay_days(client, use_case, settings, plan.after_first, plan.after_days)
+            loop.ingest(plan.after_first, plan.batch_day - timedelta(days=1))
+            try:  # the next continuous run checks the post-retrain traffic (cooldown applies)
+                next_run = api.wait_new_run("drift_monitor", known, timeout=60)
+                t0 = time.monotonic()
+                loop._finish("drift_monitor", next_run, t0)
+                loop.results["drift_after"] = api.xcom("drift_monitor", next_run, "check_drift")
+            except (TimeoutError, RuntimeError) as err:
+                out(f"  (second drift check not finished: {err})")
+            api.set_paused("drift_monitor", True)
+            out(f"7. Batch inference for {plan.batch_day}")
+            batch = loop.run("batch_inference", {"day": plan.batch_day.isoformat()})
+            loop.results["batch"] = api.xcom("batch_inference", batch, "score")
+        except Exception as err:  # report what ran, then fail
+            failure = err
+            logger.exception("demo step failed")
+    print_summary(loop, plan, settings, use_case, lake, airflow_home, time.monotonic() - started)
+    if failure is not None:
+        out(f"DEMO FAILED: {failure}")
+        return 1
+    return 0
+
+
+def _live_accuracy(lake: Lake, first: date, days: int) -> dict[str, dict[str, float]]:
+    """Live accuracy / ROC AUC per model version over ``days`` days (rows-weighted)."""
+    totals: dict[str, dict[str, float]] = {}
+    for d in day_range(first, first + timedelta(days=days - 1)):
+        path = lake.root / "monitoring" / "live_metrics" / f"ds={d.isoformat()}.json"
+        if not path.exists():
+            continue
+        for version, m in json.loads(path.read_text())["by_version"].items():
+            t = totals.setdefault(version, {"rows": 0, "accuracy": 0.0, "roc_auc": 0.0, "auc_rows": 0})
+            t["rows"] += m["rows"]
+            t["accuracy"] += m["accuracy"] * m["rows"]
+            if m["roc_auc"] is not None:
+                t["roc_auc"] += m["roc_auc"] * m["rows"]
+                t["auc_rows"] += m["rows"]
+    return {v: {"rows": t["rows"], "accuracy": t["accuracy"] / t["rows"],
+                "roc_auc": t["roc_auc"] / t["auc_rows"] if t["auc_rows"] else float("nan")}
+            for v, t in totals.items() if t["rows"]}
+
+
+def print_model(name: str, trained: dict[str, Any]) -> None:
+    t, v, p = trained["train"], trained["evaluate"], trained["promote"]
+    w = t["window"]
+    out(f"Model {name} = flight_delay v{t['version']}: trained on {w['train_start']}..{w['holdout_start']} "
+        f"({t['train_rows']:,} rows, {t['train_seconds']:.0f} s on {t['device']}), holdout {w['holdout_start']}.."
+        f"{w['holdout_end']} (exclusive)")
+    out("  holdout      ROC AUC  PR AUC  log loss  Brier")
+    for label, m in (("torch", t["metrics"]), ("baseline", t["baseline_metrics"])):
+        out(f"  {label:<11} {m['roc_auc']:.4f}   {m['pr_auc']:.4f}  {m['log_loss']:.4f}    {m['brier']:.4f}")
+    out(f"  gate: {v['verdict']} - {v['reason']}")
+    out("  behaviour: " + "; ".join(f"{b['name']} {'ok' if b['passed'] else 'FAILED'}" for b in v["behaviour"]))
+    out(f"  champion after this run: v{p['champion']} ({'promoted' if p['promoted'] else 'kept'})")
+
+
+def print_summary(loop: Loop, plan: DemoPlan, settings: Any, use_case: Any, lake: Lake, airflow_home: Path,
+                  seconds: float) -> None:
+    from airloop.cli import print_summary as print_lake
+
+    r = loop.results
+    out()
+    out(f"=== Airloop demo summary ({seconds:.0f} s in all) ===")
+    for s in loop.stages:
+        ok = sum(1 for v in s.tasks.values() if v in ("success", "skipped"))
+        out(f"Airflow run {s.dag_id}/{s.run_id}: {s.state} in {s.seconds:.0f} s ({ok}/{len(s.tasks)} task instances "
+            "succeeded or skipped)")
+    days = [d.isoformat() for d in day_range(plan.first_day, plan.batch_day - timedelta(days=1))]
+    print_lake(lake, days, use_case.primary_source)
+    for m in r.get("materialized", []):
+        out(f"Feature store: {m['rows_total']:,} feature rows of {len(m['days'])} days materialized online")
+    for name in ("v1", "v2"):
+        if name in r:
+            print_model(name, r[name])
+    for key, label in (("live_before", "before the retrain"), ("live_after", "after the retrain")):
+        if key in r:
+            live = r[key]
+            out(f"Live traffic {label}: {live['rows']:,} real flights of {live['days']} through POST /predict "
+                f"({live['requests']} requests, {live['errors']} errors, served by "
+                f"{', '.join('v' + v for v in live['versions']) or 'none'})")
+    if "drift" in r:
+        d = r["drift"]
+        out(f"Drift check of {d['window']['rows']:,} live rows against the champion's training reference: "
+            f"{d['status']}")
+        summary = json.loads(Path(d["report"]["json"]).read_text())
+        alerts = sorted((f for f in summary["features"] if f["status"] == "alert"), key=lambda f: -f["psi"])
+        for f in alerts[:8]:
+            stat = f"KS {f['statistic']:.3f}" if f["test"] == "ks" else f"chi2 {f['statistic']:.0f}"
+            out(f"  {f['feature']:<28} {stat:<12} PSI {f['psi']:6.2f}  p_adj {f['p_adjusted']:.1e}")
+        if len(alerts) > 8:
+            out(f"  ... and {len(alerts) - 8} more alerts")
+        out(f"  retrain reason: {d['reason']}")
+        out(f"  report: {d['report']['html']}")
+    if "drift_after" in r:
+        d = r["drift_after"]
+        out(f"Next drift check ({d.get('window', {}).get('rows', 0):,} rows): {d['status']} - {d['reason'][:200]}")
+    if "swap_seconds" in r:
+        out(f"Hot swap: the service reported the champion within {r['swap_seconds']:.0f} s of the registry move")
+    before = _live_accuracy(lake, plan.live_first, plan.live_days)
+    after = _live_accuracy(lake, plan.after_first, plan.after_days)
+    for label, acc in (("before", before), ("after", after)):
+        for version, m in sorted(acc.items()):
+            out(f"Live accuracy {label} the retrain (v{version}): {m['accuracy']:.3f}, ROC AUC {m['roc_auc']:.3f} "
+                f"on {m['rows']:,} flights with outcomes")
+    if "batch" in r:
+        b = r["batch"]
+        out(f"Batch inference: {b['rows']:,} flights of {b['day']} scored with v{b['model_version']} "
+            f"(predicted delay rate {b['delay_rate']:.1%}): {settings.lake / 'predictions'}")
+    out("Where to look:")
+    out(f"  Airflow UI: `make airflow`, http://127.0.0.1:8080 (admin; password in "
+        f"{airflow_home / 'simple_auth_manager_passwords.json'}): every run above")
+    out("  MLflow UI: `make mlflow`, http://127.0.0.1:5000: experiments airloop-flights (training) and "
+        "flight_delay-monitoring (drift checks), model flight_delay (aliases, audit tags)")
+    out(f"  Drift reports: {settings.lake / 'monitoring' / 'drift' / 'checks'}; live log: {settings.lake / 'live'}")
