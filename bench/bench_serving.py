@@ -3,7 +3,7 @@ ceiling (the same Feast online lookup + model called directly), single-row and 5
 
 State: .airloop/bench (prepared by bench_training.py's ``prepare``; a champion is trained there once,
 quickly, and June 28-30 materialized). Requests: real flights of 2013-06-30.
-Usage: python bench/bench_serving.py [--seconds 10] [--concurrency 1 8 32]
+Usage: python bench/bench_serving.py [--seconds 10] [--concurrency 1 8 32] [--client aiohttp|httpx]
 """
 
 from __future__ import annotations
@@ -49,15 +49,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--client", choices=["aiohttp", "httpx"], default="aiohttp",
+                        help="load generator's HTTP client (see bench/loadgen.py)")
     args = parser.parse_args()
     import warnings
 
     warnings.filterwarnings("ignore")
     ensure_champion()
     import mlflow
+    import torch
 
     from _machine import machine
-    from airloop.featurestore import online_features, open_store
+    from airloop.featurestore import online_lookup, open_store
     from airloop.lake import Lake
     from airloop.model.pyfunc import RegisteredModel
     from airloop.serving.runner import local_service, request_rows
@@ -71,17 +74,18 @@ def main() -> None:
     bodies = {1: [{"flights": [r], "as_of": as_of} for r in rows[:400]],
               50: [{"flights": rows[i:i + 50], "as_of": as_of} for i in range(0, 400, 50)]}
 
-    # in-process ceiling: the same lookup + model, no HTTP
+    # in-process ceiling: the service's own lookup + model calls (one request at a time), no HTTP
+    torch.set_num_threads(1)  # as the service
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     model = RegisteredModel(f"models:/{use_case.model_name}@champion")
-    store = open_store(settings, use_case, apply=False)
+    lookup = online_lookup(open_store(settings, use_case, apply=False), use_case)
     ceiling = {}
     when = datetime.fromisoformat(as_of).astimezone(timezone.utc)
     for size in (1, 50):
-        frame = flights.head(size)
+        columns = {c: flights[c].head(size).tolist() for c in lookup.request_columns}
         served, started = 0, time.perf_counter()
         while time.perf_counter() - started < min(args.seconds, 5):
-            model.predict(online_features(store, use_case, frame, when))
+            model.score(lookup.features(columns, when), [size])
             served += size
         ceiling[size] = served / (time.perf_counter() - started)
 
@@ -95,17 +99,20 @@ def main() -> None:
             client.post(endpoint, json=payload[0])  # warm
             for c in args.concurrency:
                 out = subprocess.run([sys.executable, str(HERE / "loadgen.py"), f"http://127.0.0.1:3012{endpoint}",
-                                      str(path), str(c), str(args.seconds)], capture_output=True, text=True, check=True)
+                                      str(path), str(c), str(args.seconds), args.client],
+                                     capture_output=True, text=True, check=True)
                 results.append({"endpoint": endpoint, "rows": size, "clients": c,
                                 **json.loads(out.stdout.strip().splitlines()[-1])})
-    print(f"## Serving (HTTP, closed loop, {args.seconds:.0f} s per cell; real flights of 2013-06-30)\n")
+    print(f"## Serving (HTTP, closed loop, {args.seconds:.0f} s per cell, {args.client} client; "
+          "real flights of 2013-06-30)\n")
     print(f"Machine: {machine()}\n")
     print("| endpoint | rows/request | clients | requests | errors | rows/s | p50 ms | p95 ms | p99 ms | % of in-process rows/s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(f"| {r['endpoint']} | {r['rows']} | {r['clients']} | {r['requests']} | {r['errors']} | {r['rows_per_s']:,.0f} | "
               f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {100 * r['rows_per_s'] / ceiling[r['rows']]:.0f}% |")
-    print(f"\nIn-process ceiling (same lookup + model, one thread): 1-row {ceiling[1]:,.0f} rows/s, "
+    print("\nIn-process ceiling (the service's lookup + model, one request at a time, one thread): "
+          f"1-row {ceiling[1]:,.0f} rows/s, "
           f"50-row {ceiling[50]:,.0f} rows/s")
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "serving.json").write_text(json.dumps({"http": results, "ceiling": ceiling}, indent=2))

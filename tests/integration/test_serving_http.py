@@ -1,5 +1,8 @@
 """The BentoML service over real HTTP: `bentoml serve` as a subprocess on 127.0.0.1, with a real MLflow
-champion and real Feast online features (the session's ``champion_home``)."""
+champion and real Feast online features (the session's ``champion_home``); and its fast scoring path
+(direct online-store reads, array preprocessing, batches of requests) against the reference path
+(Feast ``get_online_features`` with the on-demand view, ``apply_defaults``, the MLflow pyfunc), which
+it must equal exactly."""
 
 from __future__ import annotations
 
@@ -62,6 +65,117 @@ def predict(client, flights, **extra):
     return client.post("/predict", json={"flights": flights, "as_of": AS_OF, **extra})
 
 
+VARIANTS = [ROW, {**ROW, "carrier": "AA", "flight": 100, "dest": "MIA"}, {**ROW, "tailnum": None},
+            {**ROW, "carrier": "ZZ", "dest": "XYZ", "tailnum": "N000ZZ"}, {**ROW, "sched_dep_time": 605, "hour": 6,
+                                                                        "minute": 5, "day": 28},
+            {**ROW, "carrier": "B6", "origin": "JFK", "dest": "BOS", "distance": 187, "tailnum": "N503JB"}]
+
+
+@pytest.fixture()
+def in_process(champion_home, monkeypatch):
+    """The champion (v1) and the online store of ``champion_home``, in this process."""
+    import mlflow
+
+    from airloop.featurestore import open_store
+    from airloop.model.pyfunc import RegisteredModel
+    from airloop.settings import load_settings
+    from airloop.usecases import load_use_case
+
+    monkeypatch.setenv("AIRLOOP_HOME", str(champion_home))
+    settings, use_case = load_settings(), load_use_case("flights")
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    return open_store(settings, use_case, apply=False), RegisteredModel("models:/flight_delay/1", "1"), use_case
+
+
+def reference(store, model, use_case, rows, as_of):
+    """The pre-optimization serving path for one request: features, probabilities, labels."""
+    import pandas as pd
+
+    from airloop.featurestore import online_features_reference
+
+    frame = pd.DataFrame(rows)
+    frame["time_hour"] = pd.to_datetime(frame["time_hour"], utc=True)
+    features = online_features_reference(store, use_case, frame, as_of)
+    return features, model.predict(features), frame
+
+
+def test_fast_path_equals_reference_path_exactly(in_process):
+    """Features, probabilities, flags and live-log rows of a batch of requests (one row and many, unknown
+    entities, a missing tail number, stale values, own and default ``as_of``) equal those of each request
+    scored alone by the reference path, bit for bit."""
+    from dataclasses import dataclass
+    from datetime import datetime, timezone
+
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from airloop.featurestore import online_features, online_lookup
+    from airloop.serving.contract import row_model
+    from airloop.serving.service import log_frame, score_batch
+
+    store, model, use_case = in_process
+    torch.set_num_threads(1)  # as the service
+    Row = row_model(use_case)  # noqa: N806
+
+    @dataclass
+    class Request:
+        rows: list
+        as_of: datetime | None
+
+    served = datetime(2013, 1, 29, 21, 0, tzinfo=timezone.utc)
+    stale = datetime(2013, 2, 2, 12, 0, tzinfo=timezone.utc)
+    requests = [Request([VARIANTS[0]], datetime.fromisoformat(AS_OF)), Request(VARIANTS[1:4], None),
+                Request(VARIANTS * 5, stale), Request([VARIANTS[4]], None), Request([VARIANTS[5]], served)]
+    batch = [Request([Row.model_validate(r) for r in request.rows], request.as_of) for request in requests]
+    answers, scored = score_batch(online_lookup(store, use_case), model, batch, served)
+    logged = log_frame([scored])
+
+    expected = []
+    for request, answer in zip(requests, answers, strict=True):
+        rows = [Row.model_validate(r).model_dump() for r in request.rows]
+        features, scores, frame = reference(store, model, use_case, rows, request.as_of or served)
+        fast = online_features(store, use_case, frame, request.as_of or served)
+        pd.testing.assert_frame_equal(fast, features[list(fast.columns)], check_exact=True)
+        np.testing.assert_array_equal([p["probability"] for p in answer["predictions"]], scores["probability"])
+        assert [p["label"] for p in answer["predictions"]] == scores["label"].tolist()
+        flags = [c for c in features.columns if c.endswith(("__unknown", "__stale"))]
+        assert [p["flags"] for p in answer["predictions"]] == features[flags].astype(int).to_dict("records")
+        expected.append(features.assign(probability=scores["probability"].to_numpy(), label=scores["label"].to_numpy(),
+                                        model_version="1", request_id=answer["request_id"], served_at=served,
+                                        **{c: frame[c].to_numpy() for c in ("year", "month", "day", "flight", "dest")}))
+    expected = pd.concat(expected, ignore_index=True)
+    assert sorted(expected.columns) == sorted(logged.columns)
+    pd.testing.assert_frame_equal(expected[list(logged.columns)], logged, check_exact=True)
+    assert logged["carrier_history__unknown"].sum() == 6 and logged["origin_weather__stale"].sum() == 30
+
+
+def test_array_scorer_equals_the_pyfunc(in_process):
+    """``RegisteredModel.score`` (numpy preprocessing, the network per request group) == ``predict``."""
+    import numpy as np
+    import pandas as pd
+
+    from airloop.featurestore import online_features_reference
+
+    store, model, use_case = in_process
+    frame = pd.DataFrame(VARIANTS * 10)
+    frame["time_hour"] = pd.to_datetime(frame["time_hour"], utc=True)
+    features = online_features_reference(store, use_case, frame, pd.Timestamp(AS_OF).to_pydatetime())
+    columns = {c: features[c].to_numpy() for c in features.columns}
+    pre = model.model.unwrap_python_model().pre
+    for got, want in zip(model.arrays.transform(columns), pre.transform(features[model.inputs]), strict=True):
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    sizes = [1, 7, 2, 50]
+    probability, label = model.score(columns, sizes)
+    starts = np.cumsum([0, *sizes[:-1]])
+    want = pd.concat([model.predict(features.iloc[a:a + n]) for a, n in zip(starts, sizes, strict=True)])
+    np.testing.assert_array_equal(probability, want["probability"])
+    np.testing.assert_array_equal(label, want["label"])
+    with pytest.raises(ValueError, match="groups cover"):
+        model.score(columns, [1, 2])
+
+
 def test_single_and_multi_row_and_bad_requests(server):
     client, _, _ = server
     one = predict(client, [ROW])
@@ -92,6 +206,51 @@ def test_single_and_multi_row_and_bad_requests(server):
     assert predict(client, [ROW]).status_code == 200  # still serving
     metrics = client.get("/metrics").text
     assert 'airloop_model_info{model="flight_delay",version="1"} 1.0' in metrics
+
+
+def test_requests_queued_together_are_scored_together_and_fail_alone():
+    """The service's batcher: requests submitted in one loop turn form one batch; when the batch fails,
+    each request is scored alone, so only the failing one gets the error."""
+    import asyncio
+
+    from airloop.serving.service import Scorer
+
+    class Service:
+        calls: list[int] = []
+
+        def score(self, batch, scorer):
+            self.calls.append(len(batch))
+            if any(request.rows == ["bad"] for request in batch):
+                raise ValueError("bad row")
+            return [{"rows": len(request.rows)} for request in batch]
+
+    async def submit_all():
+        scorer = Scorer(Service())
+        return await asyncio.gather(*(scorer.submit(rows, None) for rows in (["a"], ["bad"], ["b", "c"])),
+                                    return_exceptions=True)
+
+    first, bad, last = asyncio.run(submit_all())
+    assert first == {"rows": 1} and last == {"rows": 2} and isinstance(bad, ValueError)
+    assert Service.calls == [3, 1, 1, 1]
+
+
+def test_concurrent_requests_get_the_answers_they_get_alone(server):
+    """Requests scored together (the service batches concurrent requests) are answered exactly as when
+    each is sent alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, _, _ = server
+    bodies = [[{**VARIANTS[i % len(VARIANTS)], "flight": 200 + i}] * (1 + i % 2) for i in range(24)]
+
+    def probabilities(response):
+        assert response.status_code == 200, response.text
+        return [(p["probability"], p["label"], p["flags"]) for p in response.json()["predictions"]]
+
+    alone = [probabilities(predict(client, rows)) for rows in bodies]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda rows: probabilities(predict(client, rows)), bodies))
+    assert together == alone
+    assert "airloop_batch_requests_count" in client.get("/metrics").text
 
 
 def test_adaptive_batching_endpoint(server):
@@ -146,6 +305,7 @@ def test_hot_swap_without_failed_requests_and_live_log(server):
     os.killpg(process.pid, signal.SIGTERM)  # graceful: the live log drains its queue
     process.wait(30)
     live = read_live(home / "lake" / "live")
+    assert {"year", "month", "day", "carrier", "flight", "origin", "dest"} <= set(live.columns)  # the flight key
     mine = live[live.model_version.isin(["1", v2])]
     assert len(mine) >= served  # earlier tests of this server share the log folder
     assert set(mine.model_version) == {"1", v2}

@@ -4,7 +4,9 @@ label threshold, so every consumer (batch DAG, BentoML service, tests) scores ex
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import mlflow.pyfunc
 import numpy as np
@@ -62,6 +64,7 @@ class RegisteredModel:
         self.version = version
         self.model = mlflow.pyfunc.load_model(uri)
         self.inputs = self.model.metadata.get_input_schema().input_names()
+        self._arrays: ArrayScorer | None = None
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``probability`` and ``label`` per row."""
@@ -69,3 +72,71 @@ class RegisteredModel:
 
     def probability(self, frame: pd.DataFrame) -> np.ndarray:
         return self.predict(frame)["probability"].to_numpy()
+
+    def score(self, columns: Mapping[str, Any],
+              groups: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(probability, label)`` from input columns as arrays: ``predict`` without the pyfunc wrapper
+        and pandas (the serving path; equal to ``predict`` bit for bit). ``groups``: sizes of consecutive
+        row groups forwarded through the network separately, one per request, so that a request's
+        probabilities never depend on what else is scored with it (a matrix product's rounding does
+        depend on the batch's size)."""
+        return self.arrays.score(columns, groups)
+
+    @property
+    def arrays(self) -> ArrayScorer:
+        """The model on arrays (built on first use: only pyfuncs logged with ``DelayModel`` have one)."""
+        if self._arrays is None:
+            self._arrays = ArrayScorer(self.model.unwrap_python_model())
+        return self._arrays
+
+
+class ArrayScorer:
+    """``DelayModel.predict`` on arrays: ``Preprocessor.transform`` computed with numpy (vocabulary
+    lookups and standardization with the same operations in the same float64 precision), then the
+    same network. Built once per loaded model: the per-call pandas work was ~2/3 of a single-row call."""
+
+    def __init__(self, model: DelayModel) -> None:
+        pre = model.pre
+        self.net, self.threshold = model.net, model.threshold
+        self.categorical = list(pre.categorical)
+        self.index = [{value: i + 1 for i, value in enumerate(pre.vocab[c])} for c in pre.categorical]
+        self.numeric = {"dense": pre.dense, "monotone": list(pre.monotone)}
+        self.mean = {kind: np.array([pre.mean[c] for c in names]) for kind, names in self.numeric.items()}
+        self.std = {kind: np.array([pre.std[c] for c in names]) for kind, names in self.numeric.items()}
+
+    def transform(self, columns: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``Preprocessor.transform``: categories as ``str`` looked up in the vocabulary (0 = unseen),
+        numeric values missing -> training mean, ``(x - mean) / std`` clipped to +-10, float32."""
+        rows = len(columns[[*self.categorical, *self.numeric["dense"]][0]])
+        cats = np.zeros((rows, len(self.categorical)), dtype=np.int64)
+        for j, (column, index) in enumerate(zip(self.categorical, self.index, strict=True)):
+            cats[:, j] = [index.get(str(v), 0) for v in columns[column]]
+
+        def scaled(kind: str) -> np.ndarray:
+            names = self.numeric[kind]
+            if not names:
+                return np.zeros((rows, 0), dtype=np.float32)
+            values = np.column_stack([np.asarray(columns[c], dtype=np.float64) for c in names])
+            values = np.where(np.isnan(values), self.mean[kind], values)
+            return np.clip((values - self.mean[kind]) / self.std[kind], -10, 10).astype(np.float32)
+
+        return cats, scaled("dense"), scaled("monotone")
+
+    def score(self, columns: Mapping[str, Any],
+              groups: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        import torch
+
+        cats, dense, mono = self.transform(columns)
+        sizes = list(groups) if groups is not None else [len(cats)]
+        if sum(sizes) != len(cats):
+            raise ValueError(f"groups cover {sum(sizes)} rows of {len(cats)}")
+        parts, start = [], 0
+        with torch.inference_mode():  # (no autograd bookkeeping: ~100 us a one-row pass instead of ~165)
+            for size in sizes:
+                end = start + size
+                logits = self.net(torch.from_numpy(cats[start:end]), torch.from_numpy(dense[start:end]),
+                                  torch.from_numpy(mono[start:end]))
+                parts.append(torch.sigmoid(logits).numpy())
+                start = end
+        p = np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
+        return p, (p >= self.threshold).astype("int64")
