@@ -129,6 +129,17 @@ def replay_days(client: Any, use_case: Any, settings: Any, first: date, days: in
     return {**result, "days": f"{first}..{first + timedelta(days=days - 1)}"}
 
 
+def unfinished_runs(api: Any, dag_id: str) -> list[str]:
+    runs = api.request("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 1000})["dag_runs"]
+    return [r["dag_run_id"] for r in runs if r["state"] in ("queued", "running")]
+
+
+def next_run_of(api: Any, known: set[str], dag_id: str = "drift_monitor") -> str | None:
+    """The oldest run not in ``known`` (a continuous DAG may have started several meanwhile)."""
+    new = [r for r in api.run_ids(dag_id) if r not in known]  # newest first
+    return new[-1] if new else None
+
+
 def served_version(client: Any) -> str | None:
     """The model version the service reports in its Prometheus metrics."""
     text = client.get("/metrics").text
@@ -176,6 +187,10 @@ def run_loop(plan: DemoPlan, fresh: bool = True) -> int:
                 if dag_id != "drift_monitor":
                     api.set_paused(dag_id, False)
             api.set_paused("drift_monitor", True)
+            if fresh:  # a monitor run left waiting by an earlier demo would watch this one's traffic
+                for run_id in unfinished_runs(api, "drift_monitor"):
+                    out(f"  marking drift_monitor run {run_id}, left waiting by an earlier demo, failed")
+                    api.request("PATCH", f"/dags/drift_monitor/dagRuns/{run_id}", json={"state": "failed"})
             out(f"1. Ingest + validate {plan.first_day}..{plan.last_day}")
             loop.ingest(plan.first_day, plan.last_day)
             out("2. Train the first model")
@@ -212,7 +227,7 @@ def run_loop(plan: DemoPlan, fresh: bool = True) -> int:
                 loop.results["live_after"] = replay_days(client, use_case, settings, plan.after_first, plan.after_days)
             loop.ingest(plan.after_first, plan.batch_day - timedelta(days=1))
             try:  # the next continuous run checks the post-retrain traffic (cooldown applies)
-                next_run = api.wait_new_run("drift_monitor", known, timeout=60)
+                next_run = api.wait_until("the next drift_monitor run", lambda: next_run_of(api, known), 60)
                 t0 = time.monotonic()
                 loop._finish("drift_monitor", next_run, t0)
                 loop.results["drift_after"] = api.xcom("drift_monitor", next_run, "check_drift")
@@ -300,7 +315,7 @@ def print_summary(loop: Loop, plan: DemoPlan, settings: Any, use_case: Any, lake
             out(f"  {f['feature']:<28} {stat:<12} PSI {f['psi']:6.2f}  p_adj {f['p_adjusted']:.1e}")
         if len(alerts) > 8:
             out(f"  ... and {len(alerts) - 8} more alerts")
-        out(f"  retrain reason: {d['reason']}")
+        out(f"  {'retrain reason' if d['retrain'] else 'decision'}: {d['reason']}")
         out(f"  report: {d['report']['html']}")
     if "drift_after" in r:
         d = r["drift_after"]
