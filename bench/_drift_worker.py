@@ -128,18 +128,25 @@ def run_naive(args: dict) -> dict:
     return {**elapsed(t0, c0), "base": base, "d": d, "p": p, "psi": psis}
 
 
-def run_evidently_stattests(args: dict) -> dict:
+def evidently_frames(args: dict) -> tuple:
+    """(current, reference, column names, rows) as the DataFrames Evidently takes; warnings silenced."""
     import warnings
 
     import pandas as pd
-    from evidently.legacy.calculations.stattests import ks_stat_test, psi_stat_test
-    from evidently.legacy.core import ColumnType
 
     warnings.filterwarnings("ignore")
     window, names = load_window(args["window"])
     rows = args.get("rows") or len(window)
     current = pd.DataFrame(window[:rows], columns=names, copy=False)
     reference = pd.DataFrame(np.load(args["reference"]), columns=names)
+    return current, reference, names, rows
+
+
+def run_evidently_stattests(args: dict) -> dict:
+    from evidently.legacy.calculations.stattests import ks_stat_test, psi_stat_test
+    from evidently.legacy.core import ColumnType
+
+    current, reference, names, rows = evidently_frames(args)
     base = reset_peak()
     t0, c0 = time.perf_counter(), time.process_time()
     p, psis = [], []
@@ -151,17 +158,10 @@ def run_evidently_stattests(args: dict) -> dict:
 
 
 def run_evidently_report(args: dict) -> dict:
-    import warnings
-
-    import pandas as pd
     from evidently import Dataset, DataDefinition, Report
     from evidently.presets import DataDriftPreset
 
-    warnings.filterwarnings("ignore")
-    window, names = load_window(args["window"])
-    rows = args.get("rows") or len(window)
-    current = pd.DataFrame(window[:rows], columns=names, copy=False)
-    reference = pd.DataFrame(np.load(args["reference"]), columns=names)
+    current, reference, names, rows = evidently_frames(args)
     definition = DataDefinition(numerical_columns=names)
     base = reset_peak()
     t0, c0 = time.perf_counter(), time.process_time()
