@@ -2,8 +2,10 @@
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
+from pandas.testing import assert_frame_equal
 
 from airloop.features import (
     apply_defaults,
@@ -136,3 +138,68 @@ def test_request_transform():
     out = request_features(inputs).iloc[0]
     assert (out.dep_hour, out.dep_minute_of_day, out.weekday, out.month_of_year) == (15, 945, 0, 1)
     assert out.plane_age == 10.0
+
+
+def reference_request_features(inputs: pd.DataFrame) -> pd.DataFrame:
+    """The flights request transform as plain pandas: the oracle for its numpy version."""
+    out = pd.DataFrame(index=inputs.index)
+    sched = inputs["sched_dep_time"].astype("int64")
+    out["dep_hour"] = (sched // 100).astype("int64")
+    out["dep_minute_of_day"] = (sched // 100 * 60 + sched % 100).astype("int64")
+    dates = pd.to_datetime(dict(year=inputs["year"], month=inputs["month"], day=inputs["day"]),
+                           errors="coerce")
+    out["weekday"] = dates.dt.weekday.fillna(-1).astype("int64")
+    out["month_of_year"] = inputs["month"].astype("int64")
+    out["distance_miles"] = inputs["distance"].astype("float64")
+    plane_age = inputs["year"].astype("float64") - inputs["plane_year"].astype("float64")
+    out["plane_age"] = plane_age.astype("float64")
+    return out
+
+
+def request_rows(n: int, seed: int, years: list[int] | None = None,
+                 index: pd.Index | None = None) -> pd.DataFrame:
+    """Random request rows: many dates invalid (month 0-13, day 0-32), a fifth of the planes unknown."""
+    rng = np.random.default_rng(seed)
+    plane_year = rng.integers(1960, 2014, n).astype("float64")
+    plane_year[rng.random(n) < 0.2] = np.nan
+    return pd.DataFrame({
+        "year": rng.choice(years or [2012, 2013, 2014], n), "month": rng.integers(0, 14, n),
+        "day": rng.integers(0, 33, n),
+        "sched_dep_time": rng.integers(0, 24, n) * 100 + rng.integers(0, 60, n),  # HHMM
+        "distance": rng.integers(17, 4984, n).astype("float64"), "plane_year": plane_year,
+    }, index=index)
+
+
+def request_edges() -> pd.DataFrame:
+    """Dates on every edge: leap days, month 13, day 0, pandas' day carry, the datetime64[ns] range."""
+    ymd = [(2013, 1, 7), (2012, 2, 29), (2013, 2, 29), (2013, 2, 30), (2013, 13, 1), (2013, 0, 5),
+           (2013, 3, 0), (2013, 4, 31), (2013, 12, 31), (2013, 1, 128), (2013, 2, -5), (1677, 9, 21),
+           (1677, 9, 22), (2262, 4, 11), (2262, 4, 12), (1900, 1, 1), (170, 1, 1), (999, 12, 31),
+           (10_000, 1, 1), (-1, 1, 1)]
+    rows = request_rows(len(ymd), seed=3)
+    rows[["year", "month", "day"]] = np.array(ymd)
+    return rows
+
+
+@pytest.mark.parametrize("inputs", [
+    pytest.param(request_rows(100_000, seed=11), id="100k-random"),
+    pytest.param(request_rows(1, seed=12), id="one-row"),
+    pytest.param(request_rows(64, seed=13), id="64-rows"),
+    pytest.param(request_rows(0, seed=14), id="empty"),
+    pytest.param(pd.DataFrame(columns=["year", "month", "day", "sched_dep_time", "distance", "plane_year"]),
+                 id="empty-untyped"),
+    pytest.param(request_rows(50, seed=15, index=pd.Index([f"r{i}" for i in range(50)], name="request")),
+                 id="named-index"),
+    pytest.param(request_rows(50, seed=16, index=pd.Index(np.arange(50)[::-1] * 7 + 3)), id="int-index"),
+    pytest.param(request_edges(), id="edges"),
+    pytest.param(request_rows(500, seed=17, years=[5, 170, 999, 1677, 2013, 2262, 9999, 10_000]),
+                 id="odd-years"),
+    pytest.param(request_rows(500, seed=18).astype({"year": "int32", "month": "int16", "day": "int8"}),
+                 id="narrow-ints"),
+    pytest.param(request_rows(500, seed=19).astype({"year": "float64", "day": "float64"}), id="float-dates"),
+])
+def test_request_transform_matches_pandas(inputs: pd.DataFrame) -> None:
+    from airloop.usecases.flights import request_features
+
+    assert_frame_equal(request_features(inputs), reference_request_features(inputs), check_dtype=True,
+                       check_index_type=True, check_column_type=True, check_exact=True)

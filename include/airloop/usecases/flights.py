@@ -151,19 +151,49 @@ def request_features(inputs):  # noqa: ANN001, ANN201 - Feast evaluates hints; p
     DataFrame in (request fields + ``plane_year``), DataFrame out (``request_schema`` columns).
     ``sched_dep_time`` is HHMM local; weekday 0 = Monday; ``plane_age`` in years at the flight's year
     (NaN when the plane is unknown: the serving path substitutes the declared default and flags it).
+
+    Runs on every /predict request, so it works on numpy arrays and builds the frame once. The weekday is
+    that of ``pd.to_datetime(dict(year=, month=, day=), errors="coerce")`` (-1 where it gives NaT), without
+    its milliseconds: pandas assembles ``year * 10000 + month * 100 + day`` (carries and all) and parses it
+    as ``%Y%m%d`` within the datetime64[ns] range. numpy does that here for integer columns whose stamp has
+    eight digits; pandas itself decides any other row (a year outside 1000-9999, non-integer columns).
     """
+    import numpy as np
     import pandas as pd
 
-    out = pd.DataFrame(index=inputs.index)
-    sched = inputs["sched_dep_time"].astype("int64")
-    out["dep_hour"] = (sched // 100).astype("int64")
-    out["dep_minute_of_day"] = (sched // 100 * 60 + sched % 100).astype("int64")
-    dates = pd.to_datetime(dict(year=inputs["year"], month=inputs["month"], day=inputs["day"]), errors="coerce")
-    out["weekday"] = dates.dt.weekday.fillna(-1).astype("int64")
-    out["month_of_year"] = inputs["month"].astype("int64")
-    out["distance_miles"] = inputs["distance"].astype("float64")
-    out["plane_age"] = (inputs["year"].astype("float64") - inputs["plane_year"].astype("float64")).astype("float64")
-    return out
+    def column(name: str, dtype: str) -> np.ndarray:
+        """``inputs[name].astype(dtype)`` as an array: plain numpy where pandas would do just that."""
+        values = inputs[name].to_numpy()
+        if values.dtype == dtype or values.dtype.kind in "iu":  # (float -> int: pandas refuses NaN)
+            return values.astype(dtype)
+        return inputs[name].astype(dtype).to_numpy()
+
+    sched = column("sched_dep_time", "int64")
+    year, month, day = (inputs[c].to_numpy() for c in ("year", "month", "day"))
+    weekday = np.full(len(inputs), -1, dtype="int64")
+    fast = np.zeros(len(inputs), dtype=bool)
+    if all(a.dtype.kind in "iu" for a in (year, month, day)):
+        stamp = year.astype("int64") * 10_000 + month.astype("int64") * 100 + day.astype("int64")
+        fast = (stamp >= 10_000_000) & (stamp <= 99_999_999)
+        stamp = np.where(fast, stamp, 19_700_101)  # a placeholder date in the rows left to pandas
+        y, m, d = stamp // 10_000, stamp // 100 % 100, stamp % 100
+        first = ((y - 1970) * 12 + m - 1).astype("datetime64[M]")
+        date = first.astype("datetime64[D]") + (d - 1)
+        valid = (fast & (m >= 1) & (m <= 12) & (d >= 1) & (date < (first + 1).astype("datetime64[D]"))
+                 # whole days inside pd.Timestamp.min .. pd.Timestamp.max
+                 & (date >= np.datetime64("1677-09-22")) & (date <= np.datetime64("2262-04-11")))
+        weekday = np.where(valid, (date.astype("int64") + 3) % 7, -1)  # day 0 (1970-01-01) was a Thursday
+    if not fast.all():
+        dates = pd.to_datetime(inputs[["year", "month", "day"]][~fast], errors="coerce")
+        weekday[~fast] = dates.dt.weekday.fillna(-1).astype("int64").to_numpy()
+    return pd.DataFrame({
+        "dep_hour": sched // 100,
+        "dep_minute_of_day": sched // 100 * 60 + sched % 100,
+        "weekday": weekday,
+        "month_of_year": column("month", "int64"),
+        "distance_miles": column("distance", "float64"),
+        "plane_age": column("year", "float64") - column("plane_year", "float64"),
+    }, index=inputs.index)  # (copies the arrays: the output never shares memory with the input)
 
 
 FEATURES = FeatureSet(
