@@ -7,6 +7,7 @@ it must equal exactly."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,13 +33,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="module")
+def serving_home(champion_home, tmp_path_factory):
+    """The champion's state, copied: the servers' live log and the hot swap's registry changes stay here
+    (other modules copy ``champion_home`` and must not see this traffic)."""
+    home = tmp_path_factory.mktemp("serving") / "home"
+    shutil.copytree(champion_home, home)
+    return home
+
+
 @pytest.fixture()
-def server(champion_home):
+def server(serving_home):
     port = free_port()
-    env = {**os.environ, "AIRLOOP_HOME": str(champion_home), "AIRLOOP_SERVING_WATCH_SECONDS": "1",
+    env = {**os.environ, "AIRLOOP_HOME": str(serving_home), "AIRLOOP_SERVING_WATCH_SECONDS": "1",
            "AIRLOOP_SERVING_MAX_ROWS": "50"}
     bentoml = Path(sys.executable).with_name("bentoml")
-    log = open(champion_home / f"serve-{port}.log", "wb")
+    log = open(serving_home / f"serve-{port}.log", "wb")
     process = subprocess.Popen([str(bentoml), "serve", "airloop.serving.service:DelayService", "--host", "127.0.0.1",
                                 "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
@@ -50,11 +60,11 @@ def server(champion_home):
                 break
         except httpx.HTTPError:
             pass
-        assert process.poll() is None, (champion_home / f"serve-{port}.log").read_text()[-3000:]
+        assert process.poll() is None, (serving_home / f"serve-{port}.log").read_text()[-3000:]
         time.sleep(1)
     else:
         pytest.fail("service not ready in 120 s")
-    yield client, process, champion_home
+    yield client, process, serving_home
     client.close()
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
@@ -295,6 +305,9 @@ def test_hot_swap_without_failed_requests_and_live_log(server):
     time.sleep(1)
     stop.set()
     sender.join()
+    metrics = client.get("/metrics").text  # Prometheus follows the swap too
+    assert f'airloop_model_info{{model="flight_delay",version="{v2}"}} 1.0' in metrics, metrics[-2000:]
+    assert 'airloop_model_info{model="flight_delay",version="1"} 0.0' in metrics
     registry.move_alias("champion", "1", "test", "restore", "2013-01-30T00:00:00-05:00")
     assert all(code == 200 for code, _ in results), [r for r in results if r[0] != 200][:3]
     versions = [v for _, v in results]
