@@ -222,7 +222,7 @@ def run_loop(plan: DemoPlan, fresh: bool = True) -> int:
                 t0 = time.monotonic()
                 try:
                     api.wait_until(f"the service serving v{champion}", lambda: served_version(client) == champion, 60)
-                    loop.results["swap_seconds"] = time.monotonic() - t0
+                    loop.results["served_champion"] = {"version": champion, "seconds": time.monotonic() - t0}
                 except TimeoutError:  # /metrics did not show it; the replay below reports the versions served
                     out(f"  (the service's /metrics did not report v{champion} within 60 s)")
                 out(f"6. The service serves v{champion}; replaying {plan.after_days} more days")
@@ -323,8 +323,12 @@ def print_summary(loop: Loop, plan: DemoPlan, settings: Any, use_case: Any, lake
     if "drift_after" in r:
         d = r["drift_after"]
         out(f"Next drift check ({d.get('window', {}).get('rows', 0):,} rows): {d['status']} - {d['reason'][:200]}")
-    if "swap_seconds" in r:
-        out(f"Hot swap: the service reported the champion within {r['swap_seconds']:.0f} s of the registry move")
+    if "served_champion" in r:
+        served = r["served_champion"]
+        promoted = r.get("v2", {}).get("promote", {}).get("promoted", False)
+        out(f"Hot swap: the service reported the new champion v{served['version']} {served['seconds']:.0f} s "
+            "after the retrain" if promoted else
+            f"Serving: the gate kept v{served['version']}; the service still reports it (no swap needed)")
     before = _live_accuracy(lake, plan.live_first, plan.live_days)
     after = _live_accuracy(lake, plan.after_first, plan.after_days)
     for label, acc in (("before", before), ("after", after)):

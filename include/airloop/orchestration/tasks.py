@@ -173,6 +173,10 @@ def plan_training(params: dict[str, Any], interval_end: datetime | None, run_aft
         end = date.fromisoformat(params["holdout_end"])
     elif interval_end is not None:
         end = interval_end.astimezone(ZoneInfo(use_case.timezone)).date()
+        if use_case.end_date is not None and end > use_case.end_date + timedelta(days=1):
+            # e.g. the demo's replayed 2013 unpaused in 2026: the weekly schedule's latest week has no data
+            raise AirflowSkipException(f"scheduled window ending {end}: the use case's history ends "
+                                       f"{use_case.end_date} (declared end_date), nothing to train on")
     else:
         raise AirflowFailException("no holdout_end param and no data interval to end the window at")
     window = TrainingWindow.ending(end, int(params.get("train_days") or spec.train_days),
