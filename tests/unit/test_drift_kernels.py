@@ -28,6 +28,10 @@ def _cases() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     lognormal = rng.lognormal(0, 3, size=5000)  # most points crowd into a few grid cells
     ties = np.round(rng.normal(size=3000) * 2)
     huge = 1e9 + np.arange(50) * 1e-7  # a span of a few ulps of its magnitude
+    outlier = np.unique(np.append(normal, 1e300))
+    on_cells = PointIndex.build(np.unique(normal))  # values landing exactly on cell boundaries, and 1 ulp off
+    edges = on_cells.lo + rng.integers(0, len(on_cells.table) - 2, 5000) / on_cells.scale
+    boundary = np.concatenate([edges, np.nextafter(edges, np.inf), np.nextafter(edges, -np.inf)])
     window = rng.normal(0.2, 1.1, size=30000)
     window[::17] = np.nan
     return {
@@ -43,6 +47,11 @@ def _cases() -> dict[str, tuple[np.ndarray, np.ndarray]]:
         "tiny span, huge magnitude": (np.unique(huge), np.concatenate([huge, huge + 3e-8, huge - 1e-8, [1e9 - 1, 2e9]])),
         "float32 window": (np.unique(normal.astype("float32").astype("float64")), window.astype("float32")),
         "empty window": (np.unique(normal), np.array([], dtype="float64")),
+        "one far outlier in the reference": (outlier, np.concatenate([window, [1e300, 1e299, np.inf]])),
+        "values on cell boundaries": (np.unique(normal), boundary),
+        "read-only window": (np.unique(normal), np.frombuffer(window.tobytes(), dtype="float64")),
+        "signed zeros and subnormals": (np.unique(np.concatenate([normal[:100], [0.0, 5e-324, -5e-324]])),
+                                        np.array([0.0, -0.0, 5e-324, -5e-324, 1e-310, -1e-310])),
     }
 
 
@@ -70,5 +79,20 @@ def test_counts_add_up_chunk_by_chunk():
 def test_grid_narrows_the_search():
     index = PointIndex.build(np.linspace(0, 1, 20000))
     assert len(index.table) - 2 == 1 << 18  # ~8 cells a point, so a value's cell holds at most one point
-    assert np.diff(index.table.astype("int64")).max() <= 1 and index.table.dtype == np.uint16
+    assert np.diff(index.table[:-1].astype("int64")).max() <= 1 and index.table.dtype == np.uint16
     assert PointIndex.build(np.linspace(0, 1, 70000)).table.dtype == np.int32
+
+
+@pytest.mark.parametrize("extreme", [1e300, np.inf])
+def test_an_outlier_or_infinity_does_not_crowd_the_grid(extreme):
+    points = np.unique(np.concatenate([np.random.default_rng(5).normal(size=20000), [-extreme, extreme]]))
+    index = PointIndex.build(points)
+    assert index.scale > 0 and np.diff(index.table[:-1].astype("int64")).max() <= 8  # not all in one cell
+
+
+def test_compiles_without_a_writable_cache():
+    from airloop.drift.kernels import _compiled
+
+    namespace: dict = {}
+    exec("def add_one(x):\n    return x + 1\n", namespace)  # no source file: numba has nowhere to cache it
+    assert _compiled(namespace["add_one"])(1) == 2

@@ -3,17 +3,19 @@
 The KS statistic and the PSI bins need, for the sorted reference points ``p_0 < ... < p_{k-1}``, how many
 window values lie strictly between two neighbours and how many equal each point. Sorting the window and
 searching it gives that (the cost floor of a sort); this kernel gets it in one pass over the unsorted
-window instead, without a copy: a uniform grid over ``[p_0, p_{k-1}]`` with ~8 cells per point maps a value
-to the few points of its cell, and a binary search among those settles it exactly.
+window instead, without a copy: a uniform grid over the points (~8 cells a point, spanning all but the
+outermost 0.1 % of the finite points, so that one far outlier or an infinity does not crowd the rest into
+one cell) maps a value to the few points of its cell, and a binary search among those settles it exactly;
+values beyond the grid are searched among the points beyond it.
 
 Exactness does not rest on float arithmetic: a point's cell is computed with the very expression used for
 a value (``int((v - lo) * scale)``, monotone in ``v`` under IEEE rounding), so every point of a lower cell
 is smaller than the value and every point of a higher cell larger; the search only runs within the cell.
-Infinite or degenerate references fall back to a binary search over all points.
+References without two distinct finite points fall back to a binary search over all points.
 
-Numba compiles the scan once per input dtype (float32, float64) and caches it next to this file (or in
-the user's cache directory when that is read-only). It releases the GIL, so the engine scans features
-in parallel threads.
+Numba compiles the scan once per input dtype (float32, float64) and caches it next to this file, or in
+the user's cache directory when that is read-only; where neither can be written it compiles in each
+process (~1 s). It releases the GIL, so the engine scans features in parallel threads.
 """
 
 from __future__ import annotations
@@ -25,10 +27,18 @@ import numpy as np
 
 CELLS_PER_POINT = 8
 MAX_CELLS = 1 << 20
+TAIL = 0.001
+"""Share of the finite points at each end left outside the grid."""
 
 
-@numba.njit(nogil=True, cache=True)
-def _scan(values, points, table, lo, scale, counts):  # noqa: ANN001, ANN202 - numba-typed arrays
+def _compiled(func):  # noqa: ANN001, ANN202
+    try:
+        return numba.njit(nogil=True, cache=True)(func)
+    except RuntimeError:  # no writable cache location (read-only install, no home): compile per process
+        return numba.njit(nogil=True)(func)
+
+
+def _scan_python(values, points, table, lo, scale, counts):  # noqa: ANN001, ANN202 - numba-typed arrays
     """Add each value to its slot of ``counts`` (``2a``: between points a-1 and a; ``2a+1``: equal to
     point a); return the number of NaNs. ``points`` ends with a NaN sentinel, so ``points[k]`` may be
     read: every comparison with it is false. The search is branch-free but for cells of 2+ points."""
@@ -41,9 +51,9 @@ def _scan(values, points, table, lo, scale, counts):  # noqa: ANN001, ANN202 - n
             nulls += 1
             continue
         c = (v - lo) * scale
-        if c < 0.0:  # below the first point
+        if c < 0.0:  # below the grid: among the points below it
             a = 0
-            n = 0
+            n = np.int64(table[0])
         elif c < cells:
             cell = int(c)
             a = np.int64(table[cell])
@@ -51,7 +61,7 @@ def _scan(values, points, table, lo, scale, counts):  # noqa: ANN001, ANN202 - n
         elif c >= cells:  # the last cell and beyond
             a = np.int64(table[cells])
             n = k - a
-        else:  # NaN: an infinite value against a degenerate grid
+        else:  # NaN: an infinite value against a degenerate grid (scale 0)
             a = 0
             n = k
         while n > 1:  # first point >= v among the n points from a
@@ -64,6 +74,9 @@ def _scan(values, points, table, lo, scale, counts):  # noqa: ANN001, ANN202 - n
     return nulls
 
 
+_scan = _compiled(_scan_python)
+
+
 @dataclass(frozen=True)
 class PointIndex:
     """Sorted distinct points with their grid: ``count`` puts a window chunk into per-slot counts."""
@@ -73,7 +86,8 @@ class PointIndex:
     sentinel: np.ndarray
     """``points`` and a trailing NaN (the scan reads one past the last point)."""
     table: np.ndarray
-    """``table[c]`` = number of points whose cell is below ``c`` (length cells + 2; uint16 or int32)."""
+    """``table[c]`` = number of points whose cell is below ``c`` (length cells + 2; uint16 or int32;
+    cell -1 holds the points below the grid, cell ``cells`` those above it)."""
     lo: float
     scale: float
 
@@ -81,18 +95,24 @@ class PointIndex:
     def build(cls, points: np.ndarray) -> PointIndex:
         points = np.ascontiguousarray(points, dtype="float64")
         k = len(points)
-        lo = float(points[0]) if k else 0.0
-        span = float(points[-1]) - lo if k else 0.0
+        sentinel = np.append(points, np.nan)
+        finite = points[np.isfinite(points)]
+        tail = int(len(finite) * TAIL)
         cells = min(MAX_CELLS, 1 << max(4, int(np.ceil(np.log2(max(k, 1) * CELLS_PER_POINT)))))
-        scale = cells / span if k > 1 and np.isfinite(lo) and np.isfinite(span) and span > 0 else 0.0
-        if scale == 0.0 or not np.isfinite(scale):  # one point, infinities or a span beyond float range
-            return cls(points, np.append(points, np.nan), np.array([0, k], dtype="int32"), lo, 0.0)
+        lo, scale = 0.0, 0.0
+        for first, last in ((finite[tail], finite[-1 - tail]), (finite[0], finite[-1])) if len(finite) > 1 else ():
+            span = float(last) - float(first)
+            if 0 < span < np.inf and np.isfinite(cells / span):
+                lo, scale = float(first), cells / span
+                break
+        if scale == 0.0:  # fewer than two distinct finite points, or a span beyond float range: search all points
+            return cls(points, sentinel, np.array([0, k], dtype="int32"), 0.0, 0.0)
         offset = (points - lo) * scale  # the kernel's expression, so point cells and value cells agree
-        cell = np.where(offset < cells, np.floor(offset), cells).astype("int64")
-        # uint16 while the points allow (a 20,000-value reference: 512 KiB, which stays in a core's cache)
+        cell = np.where(offset < 0, -1, np.where(offset < cells, np.floor(offset), cells)).astype("int64")
+        # table[c] = points in cells below c (cell -1: below the grid, cell ``cells``: above it). uint16 while
+        # the points allow (a 20,000-value reference: 512 KiB, which stays in a core's cache).
         table = np.searchsorted(cell, np.arange(cells + 2), side="left")
-        table = table.astype("uint16" if k < 2**16 else "int32")
-        return cls(points, np.append(points, np.nan), table, lo, scale)
+        return cls(points, sentinel, table.astype("uint16" if k < 2**16 else "int32"), lo, scale)
 
     def empty_counts(self) -> np.ndarray:
         return np.zeros(2 * len(self.points) + 1, dtype="int64")
