@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted(p for p in (ROOT / "dags").glob("*.py") if not p.name.startswith("_"))
-HEAVY = ["torch", "mlflow", "feast", "great_expectations", "bentoml", "sklearn", "pandas"]
+HEAVY = ["torch", "mlflow", "feast", "great_expectations", "bentoml", "sklearn", "pandas", "numba"]
 PARSE_BUDGET_S = 0.2
 
 PROBE = """
