@@ -2,8 +2,9 @@
 
 ``DriftEngine.from_profile(profile)`` prepares the reference (the ``reference_profile.json`` a model version
 carries), ``update(chunk)`` folds in a chunk of the window (a DataFrame or a mapping of column -> array; a
-window larger than memory is fed chunk by chunk, see ``airloop.drift.monitor.scan_window``), ``evaluate(policy)`` applies
-the use case's decision policy and returns one ``FeatureDrift`` per monitored feature (and the score).
+window larger than memory is fed chunk by chunk, see ``airloop.drift.monitor.scan_window``),
+``evaluate(policy)`` applies the use case's decision policy and returns one ``FeatureDrift`` per monitored
+feature (and the score).
 Numeric columns are processed in parallel threads (the compiled window scan releases the GIL).
 """
 
