@@ -100,12 +100,13 @@ class PointIndex:
         tail = int(len(finite) * TAIL)
         cells = min(MAX_CELLS, 1 << max(4, int(np.ceil(np.log2(max(k, 1) * CELLS_PER_POINT)))))
         lo, scale = 0.0, 0.0
-        for first, last in ((finite[tail], finite[-1 - tail]), (finite[0], finite[-1])) if len(finite) > 1 else ():
+        ranges = ((finite[tail], finite[-1 - tail]), (finite[0], finite[-1])) if len(finite) > 1 else ()
+        for first, last in ranges:  # the inner range, else all finite points
             span = float(last) - float(first)
             if 0 < span < np.inf and np.isfinite(cells / span):
                 lo, scale = float(first), cells / span
                 break
-        if scale == 0.0:  # fewer than two distinct finite points, or a span beyond float range: search all points
+        if scale == 0.0:  # under two distinct finite points, or a span beyond float range: search all points
             return cls(points, sentinel, np.array([0, k], dtype="int32"), 0.0, 0.0)
         offset = (points - lo) * scale  # the kernel's expression, so point cells and value cells agree
         cell = np.where(offset < 0, -1, np.where(offset < cells, np.floor(offset), cells)).astype("int64")
@@ -121,4 +122,5 @@ class PointIndex:
         """Add ``values`` (float32 or float64, any order, NaN = null) to ``counts``; return their NaNs."""
         if values.dtype != np.float32:
             values = values.astype("float64", copy=False)
-        return int(_scan(np.ascontiguousarray(values), self.sentinel, self.table, self.lo, self.scale, counts))
+        values = np.ascontiguousarray(values)
+        return int(_scan(values, self.sentinel, self.table, self.lo, self.scale, counts))

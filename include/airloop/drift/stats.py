@@ -167,7 +167,8 @@ class NumericAccumulator:
     @property
     def bins(self) -> np.ndarray:
         """Window values per PSI bin."""
-        return np.diff(np.concatenate(([0], self._below(self.reference.slots[1], inclusive=False), [self.present])))
+        below_edges = self._below(self.reference.slots[1], inclusive=False)
+        return np.diff(np.concatenate(([0], below_edges, [self.present])))
 
     def ks(self) -> tuple[float, float]:
         """(statistic, p-value) of the window so far against the reference."""
