@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,22 @@ os.environ["GX_ANALYTICS_ENABLED"] = "false"
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
 DATA = ROOT / "include" / "data" / "nycflights13"
+
+
+def dag_named(dag_id: str):
+    """The DAG of ``dags/<dag_id>.py``, parsed the way the scheduler parses it (no import errors allowed)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(ROOT / "dags" / f"{dag_id}.py"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags[dag_id]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -7,18 +7,13 @@ ingest_validate with a date range, wait for the scheduler + LocalExecutor to fin
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 import pytest
 
+from conftest import free_port
+
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_rest_triggered_run_succeeds(airflow_db, airloop_home):

@@ -6,28 +6,15 @@ reports whichever version is champion afterwards."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from conftest import dag_named, free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _dag(dag_id: str):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(ROOT / "dags" / f"{dag_id}.py"))
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[dag_id]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +68,7 @@ def test_drift_in_served_traffic_retrains_and_the_service_follows_the_champion(j
     source = ReplaySource(ROOT / "include" / "data" / "nycflights13")
     july = pd.concat([schedule(use_case, source, date(2013, 7, d)) for d in (1, 2, 3)], ignore_index=True)
 
-    with local_service(_free_port(), home / "serve.log") as client:
+    with local_service(free_port(), home / "serve.log") as client:
         served = replay(client, july, use_case.known_before_event)
         assert served["errors"] == 0 and served["rows"] == len(july) and served["versions"] == ["1"]
         time.sleep(3)  # the live log flushes every 2 s
@@ -93,7 +80,7 @@ def test_drift_in_served_traffic_retrains_and_the_service_follows_the_champion(j
         assert metrics["with_outcome"] == metrics["served"] == int((july["day"] == 1).sum())
         assert metrics["by_version"]["1"]["roc_auc"] > 0.5
 
-        drift = _dag("drift_monitor").test(logical_date=datetime(2013, 7, 4, 12, tzinfo=timezone.utc))
+        drift = dag_named("drift_monitor").test(logical_date=datetime(2013, 7, 4, 12, tzinfo=timezone.utc))
         assert str(drift.state) == "success"
         [check] = past_checks(Lake(home / "lake"))
         assert check["window"]["rows"] == len(july)
@@ -104,9 +91,9 @@ def test_drift_in_served_traffic_retrains_and_the_service_follows_the_champion(j
             task_ids="check_drift", key="conf")
         assert conf["holdout_end"] == "2013-07-04"
 
-        train = _dag("train_model").test(logical_date=datetime(2013, 7, 4, 13, tzinfo=timezone.utc),
-                                         run_conf={**conf, "train_days": 200, "holdout_days": 3,
-                                                   "hyperparameters": {"epochs": 2}})
+        train = dag_named("train_model").test(logical_date=datetime(2013, 7, 4, 13, tzinfo=timezone.utc),
+                                              run_conf={**conf, "train_days": 200, "holdout_days": 3,
+                                                        "hyperparameters": {"epochs": 2}})
         assert str(train.state) == "success"
         v2 = registry.version("2")
         run_tags = registry.client.get_run(v2.run_id).data.tags

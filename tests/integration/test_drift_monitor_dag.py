@@ -19,15 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def dag_named(dag_id: str):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(ROOT / "dags" / f"{dag_id}.py"))
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[dag_id]
+from conftest import dag_named
 
 
 def _served_rows(home: Path, rows: int, served_at: datetime, seed: int, drifted: bool) -> pd.DataFrame:

@@ -3,18 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import Path
 
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def dag_named(dag_id: str):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(ROOT / "dags" / f"{dag_id}.py"))
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[dag_id]
+from conftest import dag_named
 
 
 def test_materialize_ingested_days_then_serve(airflow_db, airloop_home):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -19,18 +18,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from conftest import free_port
+
 pytestmark = pytest.mark.slow
 
 ROW = {"year": 2013, "month": 1, "day": 29, "sched_dep_time": 1545, "sched_arr_time": 1830, "carrier": "UA",
        "flight": 1545, "tailnum": "N14228", "origin": "EWR", "dest": "IAH", "distance": 1400, "hour": 15,
        "minute": 45, "time_hour": "2013-01-29T20:00:00Z"}
 AS_OF = "2013-01-29T20:30:00Z"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

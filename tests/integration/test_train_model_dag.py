@@ -10,17 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from conftest import dag_named
+
 DAYS = (date(2013, 1, 1), date(2013, 1, 29))
 CONF = {"holdout_end": "2013-01-30", "train_days": 22, "holdout_days": 7, "hyperparameters": {"epochs": 3}}
-
-
-def dag_named(dag_id: str):
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(ROOT / "dags" / f"{dag_id}.py"))
-    assert not bag.import_errors, bag.import_errors
-    return bag.dags[dag_id]
 
 
 @pytest.fixture(scope="module")
