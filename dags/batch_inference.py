@@ -11,6 +11,7 @@ Manual runs take `day` (YYYY-MM-DD): that day is scored as of its midnight.
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
+from task_runner import library_task
 
 from airloop.orchestration import DEFAULT_ARGS, PREDICTIONS, use_case_calendar
 
@@ -33,16 +34,15 @@ CALENDAR = use_case_calendar()
     },
 )
 def batch_inference() -> None:
-    @task(outlets=[PREDICTIONS])
-    def score(params=None, data_interval_end=None, dag_run=None, outlet_events=None) -> dict:
-        from airloop.orchestration.tasks import batch_score
+    @task
+    def plan(params=None, data_interval_end=None, dag_run=None) -> dict:
+        from airloop.orchestration.tasks import plan_batch
 
-        end = data_interval_end if dag_run.run_type == "scheduled" else None
-        result = batch_score(params, end, dag_run.run_after)
-        outlet_events[PREDICTIONS].extra = result
-        return result
+        return plan_batch(params, data_interval_end if dag_run.run_type == "scheduled" else None)
 
-    score()
+    # Runs where AIRLOOP_TASK_RUNNER says (this worker, or a runtime-image container); its result is the
+    # Asset event's extra.
+    library_task("score", "batch_score", outlets=[PREDICTIONS], plan=plan())
 
 
 batch_inference()

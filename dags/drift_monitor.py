@@ -22,6 +22,7 @@ from datetime import timedelta
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import dag, task
 from live_traffic import LiveRowsSensor
+from task_runner import library_task
 
 from airloop.orchestration import DEFAULT_ARGS, drift_policy, use_case_calendar
 
@@ -44,12 +45,6 @@ def drift_monitor() -> None:
                             max_wait=timedelta(minutes=POLICY.max_wait_minutes), poll_seconds=POLL_SECONDS,
                             timeout=timedelta(minutes=POLICY.max_wait_minutes + 60).total_seconds())
 
-    @task(multiple_outputs=True)
-    def check_drift(window: dict | None, run_id=None) -> dict:
-        from airloop.orchestration.tasks import check_drift
-
-        return check_drift(window, run_id)
-
     @task.branch
     def retrain_or_not(retrain: bool) -> str:
         return "trigger_retrain" if retrain else "no_retrain"
@@ -65,7 +60,8 @@ def drift_monitor() -> None:
                               trigger_run_id=f"drift__{context['run_id']}", skip_when_already_exists=True
                               ).execute(context)
 
-    checked = check_drift(window.output)
+    checked = library_task("check_drift", "check_drift", multiple_outputs=True, window=window.output,
+                           run_id="{{ run_id }}")
     retrain_or_not(checked["retrain"]) >> [trigger_retrain(checked["conf"]), EmptyOperator(task_id="no_retrain")]
 
 

@@ -17,6 +17,7 @@ from datetime import timedelta
 
 from airflow.providers.standard.operators.hitl import ApprovalOperator
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+from task_runner import library_task
 
 from airloop.orchestration import DEFAULT_ARGS, use_case_calendar
 
@@ -50,24 +51,6 @@ def train_model() -> None:
         end = data_interval_end if dag_run.run_type == "scheduled" else None
         return plan_training(params, end, dag_run.run_after, dag_run.dag_id, dag_run.run_id)
 
-    @task
-    def build_training_set(plan: dict) -> dict:
-        from airloop.orchestration.tasks import build_training_set
-
-        return build_training_set(plan)
-
-    @task
-    def train(plan: dict) -> dict:
-        from airloop.orchestration.tasks import train_model
-
-        return train_model(plan)
-
-    @task
-    def evaluate(plan: dict, trained: dict) -> dict:
-        from airloop.orchestration.tasks import evaluate_model
-
-        return evaluate_model(plan, trained)
-
     @task.branch
     def approval_needed(plan: dict, verdict: dict) -> str:
         return "approve" if plan["require_approval"] and verdict["promote"] else "promote"
@@ -83,11 +66,12 @@ def train_model() -> None:
 
         return promote_model(plan, verdict)
 
+    # The heavy steps run where AIRLOOP_TASK_RUNNER says: this worker's process, or a runtime-image container.
     plan = plan_window()
-    built = build_training_set(plan)
-    trained = train(plan)
+    built = library_task("build_training_set", "build_training_set", plan=plan)
+    trained = library_task("train", "train_model", plan=plan)
     built >> trained
-    verdict = evaluate(plan, trained)
+    verdict = library_task("evaluate", "evaluate_model", plan=plan, trained=trained)
     branch = approval_needed(plan, verdict)
     promoted = promote(plan, verdict)
     branch >> [approve, promoted]

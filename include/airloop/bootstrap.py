@@ -26,8 +26,10 @@ def _new_secret(name: str) -> str:
     return secrets.token_urlsafe(32)
 
 
-def ensure_state(airflow_home: Path) -> dict[str, str]:
-    """Make ``airflow_home`` with generated secrets and an admin password; return the secrets."""
+def ensure_state(airflow_home: Path, admin_password: str | None = None) -> dict[str, str]:
+    """Make ``airflow_home`` with generated secrets and an admin password; return the secrets.
+
+    ``admin_password`` given: it is (re)written; else a random one is generated once and kept."""
     airflow_home.mkdir(parents=True, exist_ok=True)
     env_file = airflow_home / "secrets.env"
     values: dict[str, str] = {}
@@ -41,8 +43,8 @@ def ensure_state(airflow_home: Path) -> dict[str, str]:
     env_file.write_text("".join(f"export {k}={v}\n" for k, v in values.items()))
     env_file.chmod(0o600)
     passwords = airflow_home / "simple_auth_manager_passwords.json"
-    if not passwords.exists():
-        passwords.write_text(json.dumps({"admin": secrets.token_urlsafe(12)}))
+    if admin_password or not passwords.exists():
+        passwords.write_text(json.dumps({"admin": admin_password or secrets.token_urlsafe(12)}))
         passwords.chmod(0o600)
     return values
 

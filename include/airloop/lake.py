@@ -34,8 +34,14 @@ MANIFEST = "_manifest"
 
 @contextmanager
 def _staging(target: Path) -> Iterator[Path]:
-    """Yield a temporary sibling of ``target``; on success atomically put it in ``target``'s place."""
+    """Yield a temporary sibling of ``target``; on success atomically put it in ``target``'s place.
+
+    Siblings left by an earlier writer of the same target that was killed (SIGKILL, a container killed
+    mid-task) are removed first: one target has one writer at a time (a task keyed on its interval)."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in [*target.parent.glob(f".tmp-{target.name}-*"), *target.parent.glob(f".old-{target.name}-*")]:
+        logger.warning("removing %s, left by a writer that did not finish", stale)
+        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
     tmp = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
     try:
         yield tmp

@@ -40,6 +40,20 @@ class IngestSettings(BaseModel):
         False, description="Let the scheduler create a run for every past day once the DAG is unpaused.")
 
 
+class DockerRunnerSettings(BaseModel):
+    """Where ``AIRLOOP_TASK_RUNNER=docker`` runs the heavy task bodies: containers of the runtime image,
+    started by the worker through DockerOperator with the worker's own ``AIRLOOP_*`` settings."""
+
+    image: str = Field("airloop-runtime:0.1.0", description="task image (the runtime image)")
+    url: str = Field("unix:///var/run/docker.sock", description="Docker engine the worker talks to")
+    network: str = Field("airloop", description="network of task containers (`host` on a host-network stack)")
+    lake_volume: str = Field("airloop-lake", description="volume (or absolute host path) mounted at the lake; "
+                                                          "empty: the lake is not a mount (object storage)")
+    auto_remove: Literal["never", "success", "force"] = "force"
+    mem_limit: str | None = Field(None, description="e.g. 4g; none: no limit")
+    api_timeout_seconds: int = Field(3600, ge=10, description="Docker API read timeout (log stream, wait)")
+
+
 class Settings(BaseSettings):
     """Airloop's configuration. See README "Configuration" for the table of variables."""
 
@@ -52,6 +66,10 @@ class Settings(BaseSettings):
 
     lake_dir: Path | None = None
     """Data lake root; defaults to ``<home>/lake``."""
+
+    task_runner: Literal["local", "docker"] = "local"
+    """Where training, batch scoring and the drift check run: the worker's process, or a container."""
+    docker: DockerRunnerSettings = DockerRunnerSettings()
 
     source: SourceSettings = SourceSettings()
     ingest: IngestSettings = IngestSettings()

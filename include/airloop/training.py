@@ -164,7 +164,8 @@ def train_and_register(settings: Settings, use_case: UseCase, lake: Lake, window
     registry = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name)
     version = registry.register(info.model_uri, run_id, {"airloop.window": json.dumps(window.as_dict()),
                                                          "airloop.holdout_roc_auc": f"{torch_metrics['roc_auc']:.5f}",
-                                                         **{k: v[:5000] for k, v in lineage.items()}})
+                                                         **{k: v[:5000] for k, v in lineage.items()}},
+                                model_id=info.model_id)
     registry.move_alias(CHALLENGER, version, lineage.get("airloop.triggered_by", "cli"), "newly trained", at)
     return {"version": version, "run_id": run_id, "baseline_run_id": baseline_run, "metrics": torch_metrics,
             "baseline_metrics": base_metrics, "window": window.as_dict(), "train_rows": len(train_all),

@@ -108,3 +108,31 @@ def test_train_and_inference_contracts(dagbag):
 def test_live_feedback_runs_when_outcomes_land(dagbag):
     dag = dagbag.dags["live_feedback"]
     assert [a.uri for a in dag.timetable.asset_condition.objects] == ["x-airloop://lake/validated"]
+
+
+RUNNER_PROBE = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=sys.argv[1])
+print(json.dumps({"errors": {k: str(v) for k, v in bag.import_errors.items()},
+                  "ops": {d: {t.task_id: type(t).__name__ for t in dag.tasks} for d, dag in bag.dags.items()},
+                  "heavy": [m for m in sys.argv[2:] if m in sys.modules]}))
+"""
+HEAVY_TASKS = {("train_model", "build_training_set"), ("train_model", "train"), ("train_model", "evaluate"),
+               ("drift_monitor", "check_drift"), ("batch_inference", "score")}
+
+
+@pytest.mark.parametrize(("runner", "operator"), [("local", "PythonOperator"), ("docker", "AirloopDockerOperator")])
+def test_the_same_dag_files_run_heavy_tasks_in_process_or_in_task_containers(airflow_db, runner, operator):
+    """AIRLOOP_TASK_RUNNER is configuration: the same DAG files, the heavy bodies on another operator."""
+    env = {**os.environ, "AIRLOOP_TASK_RUNNER": runner}
+    out = subprocess.run([sys.executable, "-c", RUNNER_PROBE, str(ROOT / "dags"), *HEAVY], capture_output=True,
+                         text=True, env=env, check=True)
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert found["errors"] == {}
+    assert found["heavy"] == []
+    for dag_id, task_id in HEAVY_TASKS:
+        assert found["ops"][dag_id][task_id] == operator, (dag_id, task_id)
+    others = {op for dag_id, tasks in found["ops"].items() for task_id, op in tasks.items()
+              if (dag_id, task_id) not in HEAVY_TASKS}
+    assert "AirloopDockerOperator" not in others

@@ -318,3 +318,61 @@ def test_hot_swap_without_failed_requests_and_live_log(server):
     assert len(mine) >= served  # earlier tests of this server share the log folder
     assert set(mine.model_version) == {"1", v2}
     assert {"probability", "request_id", "served_at", "temp", "carrier_delayed_share_7d"} <= set(live.columns)
+
+
+def test_a_fresh_deployment_serves_503_until_definitions_and_a_champion_exist(champion_home, tmp_path):
+    """A container started before the first materialization and training must wait, not crash-loop:
+    /readyz and /predict say 503 until the watcher finds the Feast definitions and the champion."""
+    from airloop.featurestore import open_store
+    from airloop.registry import ModelRegistry
+    from airloop.settings import load_settings
+    from airloop.usecases import load_use_case
+
+    home = tmp_path / "home"
+    shutil.copytree(champion_home, home)
+    (home / "feast" / "registry.db").unlink()  # no feature definitions applied yet
+    uri = f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
+    registry = ModelRegistry(uri, "flight_delay")
+    registry.client.delete_registered_model_alias("flight_delay", "champion")  # no champion yet
+    port = free_port()
+    env = {**os.environ, "AIRLOOP_HOME": str(home), "AIRLOOP_SERVING_WATCH_SECONDS": "1"}
+    log_path = home / "serve.log"
+    process = subprocess.Popen([str(Path(sys.executable).with_name("bentoml")), "serve",
+                                "airloop.serving.service:DelayService", "--host", "127.0.0.1", "--port", str(port)],
+                               env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+
+    def readyz() -> int:
+        try:
+            return client.get("/readyz").status_code
+        except httpx.HTTPError:
+            return 0
+
+    try:
+        deadline = time.monotonic() + 120
+        while readyz() != 503:
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.5)
+        response = predict(client, [ROW])
+        assert response.status_code == 503 and "feature definitions" in response.text
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("AIRLOOP_HOME", str(home))
+            open_store(load_settings(), load_use_case("flights"), apply=True)  # what materialize_features does
+        deadline = time.monotonic() + 60
+        while "no champion" not in predict(client, [ROW]).text:  # definitions alone are not enough
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        assert readyz() == 503
+        registry.move_alias("champion", "1", "test", "first champion", "2013-01-30T00:00:00-05:00")
+        deadline = time.monotonic() + 90
+        while readyz() != 200:
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.5)
+        answered = predict(client, [ROW])
+        assert answered.status_code == 200 and answered.json()["model_version"] == "1"
+        assert log_path.read_text().count("Application startup failed") == 0
+    finally:
+        client.close()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(30)

@@ -60,3 +60,15 @@ def test_row_count_history_window(lake):
     assert lake.row_count_history("flights", date(2013, 1, 3), 14) == [10, 20]
     assert lake.row_count_history("flights", date(2013, 1, 3), 1) == [20]
     assert lake.row_count_history("flights", date(2013, 1, 1), 14) == []
+
+
+def test_a_killed_writers_leftovers_go_with_the_next_write(lake):
+    """SIGKILL (a task container killed mid-write) skips the clean-up; the retry's write removes them."""
+    lake.write_dataset("training", "w/train", frame(5))
+    folder = lake.root / "training" / "w"
+    (folder / ".tmp-train.parquet-deadbeef").write_bytes(b"half a parquet file")
+    (folder / ".old-train.parquet-cafebabe").mkdir()
+    (folder / ".tmp-holdout.parquet-0badf00d").write_bytes(b"another target's")
+    lake.write_dataset("training", "w/train", frame(3))
+    assert sorted(p.name for p in folder.iterdir()) == [".tmp-holdout.parquet-0badf00d", "train.parquet"]
+    assert len(lake.read_dataset("training", "w/train")) == 3

@@ -228,13 +228,12 @@ def rollback_model(reason: str, who: str, at: str) -> dict[str, Any]:
     return move.__dict__
 
 
-def batch_score(params: dict[str, Any], interval_end: datetime | None, run_after: datetime) -> dict[str, Any]:
-    """Score the day after the data interval (or ``params['day']``) as of the interval's end."""
-    from airloop.batch import score_day
+def plan_batch(params: dict[str, Any], interval_end: datetime | None) -> dict[str, Any]:
+    """Which day to score as of when: the day after the data interval (as of the interval's end), or
+    ``params['day']`` as of its midnight; JSON-ready, for ``batch_score`` wherever it runs."""
     from airloop.intervals import DayInterval
-    from airloop.sources import make_source
 
-    settings, use_case, lake = _runtime()
+    _, use_case, _ = _runtime()
     if params.get("day"):
         day = date.fromisoformat(params["day"])
         as_of = DayInterval(day, use_case.timezone).start
@@ -243,8 +242,18 @@ def batch_score(params: dict[str, Any], interval_end: datetime | None, run_after
         day = interval_end.astimezone(ZoneInfo(use_case.timezone)).date()
     else:
         raise AirflowFailException("no data interval: pass the day to score (YYYY-MM-DD)")
+    return {"day": day.isoformat(), "as_of": as_of.isoformat(), "chunk_rows": int(params.get("chunk_rows") or 5000)}
+
+
+def batch_score(plan: dict[str, Any]) -> dict[str, Any]:
+    """Score ``plan['day']`` with the champion as of ``plan['as_of']`` (see ``plan_batch``)."""
+    from airloop.batch import score_day
+    from airloop.sources import make_source
+
+    settings, use_case, lake = _runtime()
     source = make_source(settings.source.kind, settings.source.path)
-    return score_day(settings, use_case, lake, source, day, as_of, int(params.get("chunk_rows") or 5000))
+    return score_day(settings, use_case, lake, source, date.fromisoformat(plan["day"]),
+                     datetime.fromisoformat(plan["as_of"]), int(plan["chunk_rows"]))
 
 
 def record_feedback(triggering_asset_events: Any) -> list[dict[str, Any]]:

@@ -195,7 +195,7 @@ class DelayService:
         import mlflow
         import torch
 
-        from airloop.featurestore import online_lookup, open_store
+        from airloop.featurestore import open_store
         from airloop.registry import ModelRegistry
         from airloop.serving.livelog import LiveLog, live_store
 
@@ -205,8 +205,12 @@ class DelayService:
         mlflow.set_tracking_uri(SETTINGS.mlflow_tracking_uri)
         self.registry = ModelRegistry(SETTINGS.mlflow_tracking_uri, USE_CASE.model_name)
         self.store = open_store(SETTINGS, USE_CASE, apply=False)
-        self.lookup: OnlineLookup = online_lookup(self.store, USE_CASE)
-        self.champion = self._load()
+        # A fresh deployment has no feature definitions (materialize_features applies them) and no champion
+        # (train_model promotes one) yet: the service starts anyway, /readyz and /predict answer 503 until
+        # the watcher finds both; it does not crash-loop.
+        self.lookup: OnlineLookup | None = None
+        self.champion: RegisteredModel | None = None
+        self._become_ready()
         self.live: LiveLog = LiveLog(live_store(SETTINGS))  # the lake's Parquet, or PostgreSQL in production
         self.scorer = Scorer(self)
         self._stop = threading.Event()
@@ -230,18 +234,41 @@ class DelayService:
         champion.score({c: [] for c in champion.inputs}, [])  # its array scorer is built before it serves
         logger.info("serving %s v%s", USE_CASE.model_name, version)
         if getattr(self, "champion", None) is not None:
+            assert self.champion is not None
             MODEL_INFO.labels(model=USE_CASE.model_name, version=self.champion.version).set(0)
         MODEL_INFO.labels(model=USE_CASE.model_name, version=version).set(1)
         return champion
 
+    def _become_ready(self) -> None:
+        """Build the feature lookup once its definitions exist; load a new champion when the alias moved."""
+        from feast.errors import FeastObjectNotFoundException
+
+        from airloop.featurestore import online_lookup
+
+        if self.lookup is None:
+            try:
+                self.lookup = online_lookup(self.store, USE_CASE)
+            except FeastObjectNotFoundException as exc:
+                logger.warning("not ready: %s (materialize_features applies the feature definitions)", exc)
+                self.store.refresh_registry()  # the next tick sees definitions applied meanwhile
+                return
+        version = self.registry.version_of("champion")
+        if version is None:
+            if self.champion is None:
+                logger.warning("not ready: no champion of %s yet", USE_CASE.model_name)
+        elif self.champion is None or version != self.champion.version:
+            self.champion = self._load()  # one reference assignment: a batch holds the one it began with
+
     def _watch(self) -> None:
         while not self._stop.wait(SETTINGS.serving_watch_seconds):
             try:
-                version = self.registry.version_of("champion")
-                if version is not None and version != self.champion.version:
-                    self.champion = self._load()  # one reference assignment: a batch holds the one it began with
+                self._become_ready()
             except Exception:  # keep serving the current model; the next tick tries again
                 logger.exception("champion check failed")
+
+    def __is_ready__(self) -> bool:
+        """BentoML's /readyz: ready once the feature lookup is built and a champion is loaded."""
+        return self.lookup is not None and self.champion is not None
 
     @bentoml.on_shutdown
     def shutdown(self) -> None:
@@ -261,6 +288,7 @@ class DelayService:
         content_type = ctx.request.headers.get("content-type", "")
         if not content_type.startswith("application/json"):
             raise InvalidArgument(f"Content-Type must be application/json, got {content_type or 'none'!r}")
+        self._require_champion()
         return await self.scorer.submit(flights, as_of)
 
     @bentoml.api(batchable=True, max_batch_size=64, max_latency_ms=1000)
@@ -270,11 +298,23 @@ class DelayService:
         make batches leave sooner (BentoML's dispatcher times them from the latencies it observes): it
         is the expected wait past which requests are shed with a 503 (at 100 ms some were, at 8 clients
         on the shared 2-core machine)."""
+        self._require_champion()
         return (await self.scorer.submit(rows, None))["predictions"]
+
+    def _require_champion(self) -> None:
+        from bentoml.exceptions import ServiceUnavailable
+
+        if self.lookup is None:
+            raise ServiceUnavailable("not ready: the feature definitions are not applied yet (materialize_features)")
+        if self.champion is None:
+            raise ServiceUnavailable(f"not ready: no champion of {USE_CASE.model_name} yet: train and promote one")
+
+            raise ServiceUnavailable(f"no champion of {USE_CASE.model_name} yet: train and promote one first")
 
     def score(self, batch: list[Pending], scorer: Scorer) -> list[dict[str, Any]]:
         """Answers for a batch of requests, all scored by one champion; their rows wait for the log."""
         champion = self.champion  # this batch's model, whatever the watcher does meanwhile
+        assert champion is not None and self.lookup is not None  # the endpoints answer 503 before both exist
         answers, scored = score_batch(self.lookup, champion, batch, datetime.now(timezone.utc))
         scorer.unlogged.append(scored)
         ROWS_SERVED.labels(version=champion.version).inc(sum(scored.counts))

@@ -1,0 +1,57 @@
+"""The deployment files agree with each other (static checks; the compose test runs them for real)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILES = [ROOT / "docker-compose.yaml", *sorted((ROOT / "docker").glob("compose.*.yaml"))]
+
+
+def variables(text: str) -> set[str]:
+    return set(re.findall(r"\$\{([A-Z0-9_]+)", text))
+
+
+def env_example() -> dict[str, str]:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+
+def test_every_compose_variable_is_documented_in_env_example():
+    used = set().union(*(variables(p.read_text()) for p in COMPOSE_FILES))
+    assert used - set(env_example()) == set()
+
+
+def test_env_example_holds_no_secret_and_the_defaults_of_the_compose_file():
+    env = env_example()
+    for secret in ("POSTGRES_PASSWORD", "AIRLOOP_ADMIN_PASSWORD", "AIRFLOW__CORE__FERNET_KEY"):
+        assert env[secret] == ""
+    text = (ROOT / "docker-compose.yaml").read_text()
+    for name, default in re.findall(r"\$\{([A-Z0-9_]+):-([^}]*)\}", text):
+        assert env[name] == default, name
+
+
+def test_the_hostnet_override_puts_every_service_on_the_host_network_with_loopback_ports():
+    services = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())["services"]
+    override = yaml.safe_load((ROOT / "docker" / "compose.hostnet.yaml").read_text())["services"]
+    assert set(override) == set(services)
+    assert all(s == {"network_mode": "host"} for s in override.values())
+    assert not [name for name, s in services.items() if "ports" in s]  # ports only in compose.ports.yaml
+    env = dict(line.split("=", 1) for line in (ROOT / "docker" / "compose.hostnet.env").read_text().splitlines()
+               if "=" in line and not line.startswith("#"))
+    assert all(env[k] == "127.0.0.1" for k in env if k.endswith(("_HOST", "_BIND", "_LISTEN")))
+
+
+def test_the_image_build_context_is_what_the_dockerfile_copies():
+    ignore = (ROOT / ".dockerignore").read_text()
+    copied = re.findall(r"^COPY (?:--\S+ )*(.+) \S+$", (ROOT / "docker" / "Dockerfile").read_text(), re.M)
+    for sources in copied:
+        for source in sources.split():
+            if source.startswith("/"):
+                continue
+            assert f"!{source.rstrip('/')}" in ignore or f"!{source}" in ignore, source
+    rules = [r for r in ignore.splitlines() if r and not r.startswith("#")]
+    assert rules[0] == "*"  # everything else (.venv, .airloop, .git, tests) stays out of the image
