@@ -27,7 +27,7 @@ DEMO_LIVE_DAYS ?= 7
 DEMO_AFTER_DAYS ?= 3
 
 .PHONY: help setup demo test bench airflow serve mlflow bento clean feast-plan feast-apply \
-	images images-clean compose-test compose-up compose-down engine-start engine-stop
+	images images-clean compose-test compose-up compose-down bench-containers
 
 help:
 	@echo "make setup    create .venv, install pinned requirements, generate secrets, migrate the Airflow DB"
@@ -42,6 +42,7 @@ help:
 	@echo "make images   build the runtime, serving and mlflow images offline (debootstrap base + wheelhouse)"
 	@echo "make compose-test  the production stack end to end on a private Docker engine (what CI runs)"
 	@echo "make compose-up / compose-down   the compose stack with .env (copy .env.example first)"
+	@echo "make bench-containers  image sizes, build times, stack memory, DockerOperator and serving overheads"
 	@echo "make clean    remove .venv and all local state (.airloop)"
 
 setup: $(INSTALLED) $(DB_READY)
@@ -97,34 +98,31 @@ feast-plan: setup
 feast-apply: setup
 	cd "$$($(PY) -m airloop.cli feast-repo)" && feast apply
 
-# Containers (docker/README.md). Without a reachable engine, docker/engine.sh runs a private dockerd whose
-# images stay in $(AIRLOOP_IMAGE_CACHE)/engine between runs (the build cache; `make images-clean`).
+# Containers (docker/README.md). Without a reachable engine, docker/with-engine.sh runs a private dockerd for
+# the command; its images stay in $(AIRLOOP_IMAGE_CACHE)/engine between runs (the build cache; `make
+# images-clean`). AIRLOOP_ENGINE_KEEP=1 leaves that engine running (then: export DOCKER_HOST=unix:///run/airloop-docker/docker.sock).
 export AIRLOOP_IMAGE_CACHE ?= /var/cache/airloop-images
-ENGINE = DOCKER_HOST=$$(docker/engine.sh host)
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
-engine-start:
-	@docker/engine.sh start
-engine-stop:
-	@docker/engine.sh stop
-
 images:
-	@if ! DOCKER_HOST=$$(docker/engine.sh host) timeout 5 docker version >/dev/null 2>&1; then \
-		eval "$$(docker/engine.sh start)" && trap 'docker/engine.sh stop' EXIT && docker/images.sh; \
-	else $(ENGINE) docker/images.sh; fi
+	docker/with-engine.sh docker/images.sh
 
-images-clean: engine-stop
+images-clean:
+	docker/engine.sh stop
 	rm -rf $(AIRLOOP_IMAGE_CACHE)
 
 compose-test: setup
-	docker/compose-test.sh
+	docker/with-engine.sh docker/compose-test.sh
+
+bench-containers: setup
+	AIRLOOP_TEST_IMAGES=1 docker/with-engine.sh bash -c 'docker/images.sh && $(PY) bench/bench_containers.py $(BENCH_ARGS)'
 
 compose-up:
 	@test -f .env || (echo "copy .env.example to .env and set POSTGRES_PASSWORD first" >&2; exit 1)
-	$(ENGINE) $(COMPOSE) up -d
+	$(COMPOSE) up -d
 
 compose-down:
-	$(ENGINE) $(COMPOSE) down
+	$(COMPOSE) down
 
 clean:
 	rm -rf $(VENV) $(STATE)

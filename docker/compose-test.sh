@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `make compose-test`: the production stack end to end on a fresh machine, and the host restored after.
-#   engine (private dockerd, --bridge=none) -> images (offline) -> tests/compose (stack up on the host
-#   network, the loop through Airflow's REST API, down and up again) -> down -v, engine stopped.
-# Nothing it starts outlives it: the EXIT trap takes the stack down and stops the engine it started (by PID).
+# `make compose-test` (through docker/with-engine.sh, which starts a private engine when none runs and stops it
+# after): the production stack end to end on a fresh machine, and the host restored after.
+#   images (offline) -> tests/compose (stack up on the host network, the loop through Airflow's REST API,
+#   down and up again) -> down -v. Nothing it starts outlives it: the EXIT trap takes the stack, its task
+#   containers and volumes down; with-engine.sh then stops the engine it started (by PID).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 T0=$SECONDS
@@ -10,7 +11,6 @@ stamp() { echo "== compose-test: $1 at +$((SECONDS - T0)) s" >&2; }
 
 WORK=$(mktemp -d /tmp/airloop-compose-test.XXXXXX)
 PROJECT=${AIRLOOP_COMPOSE_PROJECT:-airloop-ci}
-started_engine=0
 COMPOSE=""
 
 cleanup() {
@@ -22,24 +22,18 @@ cleanup() {
     docker ps -aq --filter label=airloop.task_id | xargs -r docker rm -f >/dev/null 2>&1 || true
     docker volume rm "$PROJECT-lake" >/dev/null 2>&1 || true
   fi
-  if [[ $started_engine == 1 && ${AIRLOOP_COMPOSE_KEEP:-0} != 1 ]]; then docker/engine.sh stop || true; fi
   rm -rf "$WORK"
   stamp "done"
   exit $rc
 }
 trap cleanup EXIT INT TERM
 
-stamp "engine"
-if [[ -z ${DOCKER_HOST:-} ]] || ! timeout 5 docker version >/dev/null 2>&1; then
-  [[ -S ${AIRLOOP_ENGINE_RUN:-/run/airloop-docker}/docker.sock ]] || started_engine=1
-  eval "$(docker/engine.sh start)"
-fi
-export DOCKER_HOST
+timeout 5 docker version >/dev/null 2>&1 || { echo "compose-test: no Docker engine (run it through docker/with-engine.sh)" >&2; exit 1; }
 
 stamp "compose"
 if docker compose version >/dev/null 2>&1; then COMPOSE="docker compose"
 else
-  command -v docker-compose >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose >&2
+  command -v docker-compose >/dev/null || docker/engine.sh apt-install docker-compose
   COMPOSE=docker-compose
 fi
 echo "compose-test: $($COMPOSE version | head -1)" >&2
@@ -48,24 +42,7 @@ stamp "images"
 AIRLOOP_TEST_IMAGES=1 docker/images.sh
 
 stamp "tests"
-VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
-SOCK=${DOCKER_HOST#unix://}
-{
-  cat docker/compose.hostnet.env
-  echo "POSTGRES_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')"
-  echo "AIRLOOP_ADMIN_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_urlsafe(12))')"
-  echo "DOCKER_SOCKET=$SOCK"
-  echo "DOCKER_GID=$(stat -c %g "$SOCK")"
-  echo "AIRLOOP_RUNTIME_IMAGE=airloop-runtime:$VERSION"
-  echo "AIRLOOP_SERVING_IMAGE=airloop-serving:$VERSION"
-  echo "AIRLOOP_MLFLOW_IMAGE=airloop-mlflow:$VERSION"
-  echo "AIRLOOP_POSTGRES_IMAGE=airloop-test-postgres:bookworm"
-  echo "AIRLOOP_REDIS_IMAGE=airloop-test-redis:bookworm"
-  echo "AIRLOOP_LAKE_VOLUME=$PROJECT-lake"
-  echo "AIRLOOP_SERVING_WATCH_SECONDS=3"
-  echo "AIRLOOP_DRIFT_POLL_SECONDS=5"
-} >"$WORK/compose.env"
-chmod 600 "$WORK/compose.env"
+docker/hostnet-env.sh "$WORK/compose.env" "$PROJECT"
 mkdir -p bench/results
 AIRLOOP_COMPOSE="$COMPOSE" AIRLOOP_COMPOSE_ENV_FILE="$WORK/compose.env" AIRLOOP_COMPOSE_PROJECT=$PROJECT \
 AIRLOOP_COMPOSE_RESULTS=${AIRLOOP_COMPOSE_RESULTS:-bench/results/compose.jsonl} \

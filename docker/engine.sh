@@ -4,6 +4,7 @@
 #   docker/engine.sh start   install docker.io if missing, start dockerd, print `export DOCKER_HOST=...`
 #   docker/engine.sh stop    stop it (containers first), unmount what it left, remove its run folder
 #   docker/engine.sh host    print the DOCKER_HOST to use (an engine already reachable wins)
+#   docker/engine.sh apt-install PKG...   apt-get install, updating the lists first if needed
 #
 # The engine leaves the host's network alone: --bridge=none --iptables=false --ip-forward=false (no docker0,
 # no NAT or FORWARD rules); containers use `network_mode: host` (docker/compose.hostnet.yaml) or none.
@@ -16,6 +17,12 @@ RUN=${AIRLOOP_ENGINE_RUN:-/run/airloop-docker}
 SOCK=$RUN/docker.sock
 PIDFILE=$RUN/dockerd.pid
 
+# apt-get install, refreshing the package lists first when they are missing or stale (a fresh machine)
+apt_install() {
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2 \
+    || { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >&2; }
+}
+
 reachable() { DOCKER_HOST=$1 timeout 5 docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
 host() {
@@ -25,11 +32,14 @@ host() {
 }
 
 start() {
-  if [[ -S $SOCK ]] && reachable "unix://$SOCK"; then echo "export DOCKER_HOST=unix://$SOCK"; return; fi
+  local found; found=$(host)
+  if [[ $found != "unix://$SOCK" ]] || reachable "$found"; then echo "export DOCKER_HOST=$found"; return; fi
   if ! command -v dockerd >/dev/null; then
     echo "engine: installing Debian's docker.io (needs root and the Debian mirror)" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io >&2
+    apt_install docker.io
   fi
+  unmount_leftovers  # a previous engine killed without `stop` (e.g. its session ended) may have left mounts
+  rm -f "$PIDFILE" "$SOCK"
   mkdir -p "$RUN" "$CACHE/engine"
   # the engine must not touch the host's network: no bridge, no iptables, no ip_forward
   dockerd --data-root "$CACHE/engine" --exec-root "$RUN/exec" --pidfile "$PIDFILE" -H "unix://$SOCK" \
@@ -46,6 +56,13 @@ start() {
   echo "export DOCKER_HOST=unix://$SOCK"
 }
 
+# what dockerd can leave behind: netns and overlay mounts under its exec root / data root
+unmount_leftovers() {
+  { grep -E " ($RUN|$CACHE/engine)/" /proc/self/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done
+}
+
 stop() {
   [[ -f $PIDFILE ]] || { rm -rf "$RUN"; return 0; }
   local pid; pid=$(cat "$PIDFILE")
@@ -59,15 +76,13 @@ stop() {
       sleep 0.2
     done
   fi
-  # what dockerd can leave behind: netns and overlay mounts under its exec root / data root
-  grep -E " ($RUN|$CACHE/engine)/" /proc/self/mounts | awk '{print $2}' | sort -r | while read -r m; do
-    umount -l "$m" 2>/dev/null || true
-  done
+  unmount_leftovers
   rm -rf "$RUN"
   echo "engine: stopped" >&2
 }
 
 case ${1:-} in
+  apt-install) shift; apt_install "$@" ;;
   start) start ;;
   stop) stop ;;
   host) host ;;

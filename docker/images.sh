@@ -30,7 +30,7 @@ if [[ -z ${BASE_IMAGE:-} ]]; then
   BASE_IMAGE=airloop-base:bookworm
   stage "base image $BASE_IMAGE"
   if ! docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-    command -v debootstrap >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap >&2
+    command -v debootstrap >/dev/null || docker/engine.sh apt-install debootstrap
     rootfs=$CACHE/rootfs.tmp
     rm -rf "$rootfs"
     debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates,libgomp1,tini \

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import Stack, docker, record
+from stack import Stack, champion_version, docker, record, rest, task_instance, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.compose]
 
@@ -27,31 +27,11 @@ TRAIN = {"holdout_end": "2013-02-01", "train_days": 24, "holdout_days": 7, "reas
 SERVED_DAYS = (date(2013, 2, 1), date(2013, 2, 2), date(2013, 2, 3))
 
 
-def rest(stack: Stack):
-    from airloop.airflow_runtime import AirflowREST
-
-    return AirflowREST(stack.url("airflow"), "admin", stack.env["AIRLOOP_ADMIN_PASSWORD"], timeout=60)
-
-
-def task_instance(api, dag_id: str, run_id: str, task_id: str) -> dict:
-    return api.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")
-
-
 def task_log(api, dag_id: str, run_id: str, task_id: str, attempt: int) -> str:
     body = api.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{attempt}",
                        params={"full_content": True})
     content = body.get("content", "")
     return content if isinstance(content, str) else json.dumps(content)
-
-
-def wait_for(what: str, check, timeout: float, poll: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s")
 
 
 def kill_first_try(stack: Stack, task_id: str, timeout: float = 600) -> str:
@@ -66,12 +46,6 @@ def kill_first_try(stack: Stack, task_id: str, timeout: float = 600) -> str:
     container = wait_for(f"a running {task_id} container", running, timeout, poll=0.5)
     docker("kill", container)
     return container
-
-
-def champion_version(stack: Stack) -> str | None:
-    response = httpx.get(f"{stack.url('mlflow')}/api/2.0/mlflow/registered-models/alias",
-                         params={"name": "flight_delay", "alias": "champion"}, timeout=30)
-    return response.json()["model_version"]["version"] if response.status_code == 200 else None
 
 
 def live_rows(stack: Stack, request_ids: list[str]) -> int:

@@ -210,6 +210,7 @@ class DelayService:
         # the watcher finds both; it does not crash-loop.
         self.lookup: OnlineLookup | None = None
         self.champion: RegisteredModel | None = None
+        self._waiting_for = ""  # what the service last said it waits for (logged once, not every tick)
         self._become_ready()
         self.live: LiveLog = LiveLog(live_store(SETTINGS))  # the lake's Parquet, or PostgreSQL in production
         self.scorer = Scorer(self)
@@ -249,15 +250,20 @@ class DelayService:
             try:
                 self.lookup = online_lookup(self.store, USE_CASE)
             except FeastObjectNotFoundException as exc:
-                logger.warning("not ready: %s (materialize_features applies the feature definitions)", exc)
+                self._not_ready(f"{exc} (materialize_features applies the feature definitions)")
                 self.store.refresh_registry()  # the next tick sees definitions applied meanwhile
                 return
         version = self.registry.version_of("champion")
         if version is None:
             if self.champion is None:
-                logger.warning("not ready: no champion of %s yet", USE_CASE.model_name)
+                self._not_ready(f"no champion of {USE_CASE.model_name} yet (train_model promotes one)")
         elif self.champion is None or version != self.champion.version:
             self.champion = self._load()  # one reference assignment: a batch holds the one it began with
+
+    def _not_ready(self, reason: str) -> None:
+        if reason != self._waiting_for:
+            logger.warning("not ready: %s; checking every %.0f s", reason, SETTINGS.serving_watch_seconds)
+            self._waiting_for = reason
 
     def _watch(self) -> None:
         while not self._stop.wait(SETTINGS.serving_watch_seconds):
@@ -302,14 +308,12 @@ class DelayService:
         return (await self.scorer.submit(rows, None))["predictions"]
 
     def _require_champion(self) -> None:
-        from bentoml.exceptions import ServiceUnavailable
+        if self.lookup is None or self.champion is None:
+            from bentoml.exceptions import ServiceUnavailable
 
-        if self.lookup is None:
-            raise ServiceUnavailable("not ready: the feature definitions are not applied yet (materialize_features)")
-        if self.champion is None:
+            if self.lookup is None:
+                raise ServiceUnavailable("not ready: no feature definitions applied yet (materialize_features)")
             raise ServiceUnavailable(f"not ready: no champion of {USE_CASE.model_name} yet: train and promote one")
-
-            raise ServiceUnavailable(f"no champion of {USE_CASE.model_name} yet: train and promote one first")
 
     def score(self, batch: list[Pending], scorer: Scorer) -> list[dict[str, Any]]:
         """Answers for a batch of requests, all scored by one champion; their rows wait for the log."""
