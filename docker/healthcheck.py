@@ -43,6 +43,16 @@ def http_ok(port: str, path: str) -> bool:
         return response.status == 200
 
 
+def airflow_hostname() -> str:
+    """The host name Airflow records for its jobs (``airflow.utils.net.getfqdn``, without importing Airflow)."""
+    name = socket.gethostname()
+    try:
+        addresses = socket.getaddrinfo(name, None, 0, socket.SOCK_DGRAM, 0, socket.AI_CANONNAME)
+    except OSError:
+        return name
+    return next((a[3] for a in addresses if a[3]), name)
+
+
 def job_alive(job_type: str) -> bool:
     """A running ``job_type`` job of this host heartbeating within 60 s, read from Airflow's ``job`` table."""
     url = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
@@ -54,7 +64,7 @@ def job_alive(job_type: str) -> bool:
     with psycopg.connect("postgresql://" + url.split("://", 1)[1], connect_timeout=5) as conn:
         row = conn.execute(
             "SELECT count(*) FROM job WHERE job_type = %s AND state = 'running' AND hostname = %s"
-            " AND latest_heartbeat > now() - interval '60 seconds'", (job_type, socket.getfqdn())).fetchone()
+            " AND latest_heartbeat > now() - interval '60 seconds'", (job_type, airflow_hostname())).fetchone()
     return bool(row and row[0])
 
 

@@ -68,11 +68,15 @@ cp -al "$wheels" docker/wheelhouse 2>/dev/null || cp -a "$wheels" docker/wheelho
 echo "wheelhouse: $(ls docker/wheelhouse/*.whl | wc -l) wheels, $(du -sh docker/wheelhouse | cut -f1)" >&2
 done_stage
 
-for target in runtime serving mlflow; do
-  stage "airloop-$target:$TAG"
+# The build stage (the pinned virtual environment) tagged per requirements hash: it stays the cache of the
+# runtime stage, and the prune below can tell old environments (dangling images) from the current one.
+for target in build runtime serving mlflow; do
+  name=airloop-$target:$TAG
+  [[ $target == build ]] && name=airloop-build:$key
+  stage "$name"
   docker build -q --network none -f docker/Dockerfile --target "$target" \
     --build-arg BASE_IMAGE="$BASE_IMAGE" --build-arg AIRLOOP_VERSION="$VERSION" --build-arg GIT_COMMIT="$COMMIT" \
-    -t "airloop-$target:$TAG" . 2> >(grep -v -e "legacy builder is deprecated" -e "Install the buildx" -e "docs.docker.com/go/buildx" -e "^$" >&2) >/dev/null
+    -t "$name" . 2> >(grep -v -e "legacy builder is deprecated" -e "Install the buildx" -e "docs.docker.com/go/buildx" -e "^$" >&2) >/dev/null
   done_stage
 done
 rm -rf docker/wheelhouse
@@ -81,10 +85,14 @@ if [[ ${AIRLOOP_TEST_IMAGES:-0} == 1 ]]; then
   for name in postgres redis; do
     stage "airloop-test-$name (Debian packages on $BASE_IMAGE)"
     docker build -q --network host -f "docker/testing/$name.Dockerfile" --build-arg BASE_IMAGE="$BASE_IMAGE" \
-      -t "airloop-test-$name:bookworm" docker/testing >/dev/null
+      -t "airloop-test-$name:bookworm" docker/testing 2> >(grep -v -e "legacy builder is deprecated" -e "Install the buildx" -e "docs.docker.com/go/buildx" -e "^$" >&2) >/dev/null
     done_stage
   done
 fi
 
-docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^airloop-' | sort >&2
+# Bound the engine's disk: earlier builds' environments and layers (untagged, nothing built on them) go.
+{ docker image ls --format '{{.Repository}}:{{.Tag}}' | grep '^airloop-build:' | grep -v ":$key\$" || true; } \
+  | xargs -r docker rmi >/dev/null
+docker image prune -f >/dev/null
+docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^airloop-' | grep -v '^airloop-build:' | sort >&2
 echo "== images: all built in $((SECONDS - T0)) s" >&2

@@ -55,3 +55,23 @@ def test_the_image_build_context_is_what_the_dockerfile_copies():
             assert f"!{source.rstrip('/')}" in ignore or f"!{source}" in ignore, source
     rules = [r for r in ignore.splitlines() if r and not r.startswith("#")]
     assert rules[0] == "*"  # everything else (.venv, .airloop, .git, tests) stays out of the image
+
+
+def test_kubernetes_files_parse_and_use_the_same_images_and_probes():
+    """Static only: no helm or cluster here (README says these are unverified against a chart)."""
+    values = yaml.safe_load((ROOT / "docker" / "kubernetes" / "airflow-values.yaml").read_text())
+    assert values["images"]["airflow"]["repository"].endswith("/airloop-runtime")
+    assert values["executor"] in ("CeleryExecutor", "KubernetesExecutor")
+    assert values["config"]["core"]["dags_folder"] == "/opt/airloop/dags"
+    docs = list(yaml.safe_load_all((ROOT / "docker" / "kubernetes" / "serving.yaml").read_text()))
+    containers = {c["name"]: c for d in docs if d["kind"] == "Deployment"
+                  for c in d["spec"]["template"]["spec"]["containers"]}
+    assert containers["serving"]["image"].endswith("/airloop-serving:0.1.0")
+    assert containers["serving"]["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert containers["mlflow"]["readinessProbe"]["httpGet"]["path"] == "/health"
+    secrets = {d["metadata"]["name"] for d in
+               yaml.safe_load_all((ROOT / "docker" / "kubernetes" / "secrets.example.yaml").read_text())}
+    referenced = {values["data"][k] for k in ("metadataSecretName", "resultBackendSecretName", "brokerUrlSecretName")}
+    referenced |= {values[k] for k in ("fernetKeySecretName", "apiSecretKeySecretName", "jwtSecretName")}
+    referenced |= {"airloop-settings", "airloop-mlflow"}
+    assert referenced <= secrets
