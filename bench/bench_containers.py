@@ -115,7 +115,7 @@ def main() -> int:
     stack = Stack(read_env(env_path), PROJECT)
     local = None
     try:
-        stack.compose("down", "-v", "--remove-orphans")
+        stack.down(volumes=True)
         started = time.monotonic()
         stack.compose("up", "-d")
         stack.wait_healthy(600)
@@ -194,7 +194,7 @@ def main() -> int:
         if local is not None and local.poll() is None:
             os.killpg(local.pid, 15)
             local.wait(30)
-        stack.compose("down", "-v", "--remove-orphans")
+        stack.down(volumes=True)
 
     print("## Containers (bench/bench_containers.py)\n")
     print(f"Machine: {results['machine']}\n")

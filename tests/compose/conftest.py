@@ -21,7 +21,7 @@ from stack import Stack, env_file, read_env, record
 def stack() -> Iterator[Stack]:
     env = read_env(env_file())
     stack = Stack(env, os.environ.get("AIRLOOP_COMPOSE_PROJECT", "airloop-ci"))
-    stack.compose("down", "-v", "--remove-orphans")  # nothing left from an interrupted run
+    stack.down(volumes=True)  # nothing left from an interrupted run
     started = time.monotonic()
     stack.compose("up", "-d")
     seconds = stack.wait_healthy(600)
@@ -30,4 +30,4 @@ def stack() -> Iterator[Stack]:
         yield stack
     finally:
         if os.environ.get("AIRLOOP_COMPOSE_KEEP") != "1":
-            stack.compose("down", "-v", "--remove-orphans")
+            stack.down(volumes=True)

@@ -96,6 +96,18 @@ class Stack:
                 raise AssertionError(f"not healthy within {timeout:.0f} s: {pending}\n{json.dumps(logs, indent=1)}")
             time.sleep(2)
 
+    def down(self, volumes: bool) -> None:
+        """Stop the stack; with ``volumes``, also the task containers the worker started on the engine (they
+        are not compose's, and one still running, e.g. a drift-triggered retraining, holds the lake volume)."""
+        if volumes:
+            self.compose("stop", "airflow-scheduler", "airflow-worker")  # no new task containers
+            ids = docker("ps", "-aq", "--filter", "label=airloop.task_id").stdout.split()
+            if ids:
+                docker("rm", "-f", *ids)
+            self.compose("down", "-v", "--remove-orphans")
+        else:
+            self.compose("down")
+
     def url(self, service: str) -> str:
         ports = {"airflow": "AIRFLOW_API_PORT", "mlflow": "MLFLOW_PORT", "serving": "SERVING_PORT"}
         return f"http://127.0.0.1:{self.env[ports[service]]}"

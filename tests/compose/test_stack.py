@@ -3,8 +3,9 @@
 Through Airflow's REST API: ingest a month, materialize it, train with the DockerOperator runner on the Celery
 worker (one task container killed mid-run: the task fails, its retry succeeds, the lake stays consistent),
 the serving container answers ``/predict`` with that champion (pulled from the MLflow server), the served rows
-land in the PostgreSQL live log, ``drift_monitor`` runs its check in a task container; then ``down`` and ``up``
-again keep every piece of state (named volumes).
+land in the PostgreSQL live log, ``drift_monitor`` runs its check in a task container, ``batch_inference``
+scores a day in one (its Asset event carries the result); then ``down`` and ``up`` again keep every piece
+of state (named volumes).
 """
 
 from __future__ import annotations
@@ -143,7 +144,17 @@ def test_the_loop_runs_on_the_compose_stack(stack: Stack) -> None:
     api.set_paused("drift_monitor", True)
     record("compose_served_rows", rows=served, drift_status=check["status"])
 
-    # 6. down and up again: the named volumes keep the metadata DB, registry, lake, live log and secrets
+    # 6. batch scoring in a task container: the predictions partition lands on the lake volume
+    api.set_paused("batch_inference", False)
+    batch = api.trigger("batch_inference", {"day": "2013-02-01"})
+    assert api.wait_run("batch_inference", batch, 900) == "success", api.task_states("batch_inference", batch)
+    scored = api.xcom("batch_inference", batch, "score")
+    assert task_instance(api, "batch_inference", batch, "score")["operator"] == "AirloopDockerOperator"
+    assert scored["rows"] == int((events["day"] == 1).sum()) and scored["model_version"] == result["version"]
+    events_api = api.request("GET", "/assets/events", params={"source_dag_id": "batch_inference"})
+    assert any(e["extra"].get("rows") == scored["rows"] for e in events_api["asset_events"])
+
+    # 7. down and up again: the named volumes keep the metadata DB, registry, lake, live log and secrets
     stack.compose("down")
     stack.compose("up", "-d")
     stack.wait_healthy(600)
