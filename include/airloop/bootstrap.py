@@ -26,6 +26,16 @@ def _new_secret(name: str) -> str:
     return secrets.token_urlsafe(32)
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file readable by its owner only from the moment it exists (no chmod window),
+    replacing it atomically."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 def ensure_state(airflow_home: Path, admin_password: str | None = None) -> dict[str, str]:
     """Make ``airflow_home`` with generated secrets and an admin password; return the secrets.
 
@@ -40,12 +50,10 @@ def ensure_state(airflow_home: Path, admin_password: str | None = None) -> dict[
                 values[key] = value
     for name in SECRET_VARS:
         values.setdefault(name, _new_secret(name))
-    env_file.write_text("".join(f"export {k}={v}\n" for k, v in values.items()))
-    env_file.chmod(0o600)
+    write_private(env_file, "".join(f"export {k}={v}\n" for k, v in values.items()))
     passwords = airflow_home / "simple_auth_manager_passwords.json"
     if admin_password or not passwords.exists():
-        passwords.write_text(json.dumps({"admin": admin_password or secrets.token_urlsafe(12)}))
-        passwords.chmod(0o600)
+        write_private(passwords, json.dumps({"admin": admin_password or secrets.token_urlsafe(12)}))
     return values
 
 
