@@ -78,7 +78,8 @@ class AirloopDockerOperator(DockerOperator):
             if status and int(status.group(1)) == EXIT_FAIL:
                 raise AirflowFailException(f"{self.body} failed (no retry): see the container's output above") from exc
             raise
+        from task_runner import set_outlet_extra
+
         result = parse_result(lines)
-        for outlet in self.outlets:
-            context["outlet_events"][outlet].extra = result
+        set_outlet_extra(self, context.get("outlet_events"), result)
         return result

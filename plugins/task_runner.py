@@ -23,11 +23,12 @@ def run_body(body: str, kwargs: dict[str, Any], ti: Any = None, outlet_events: A
     from airloop.orchestration.run_task import run
 
     result = run(body, kwargs)
-    _set_outlet_extra(ti.task if ti is not None else None, outlet_events, result)
+    set_outlet_extra(ti.task if ti is not None else None, outlet_events, result)
     return result
 
 
-def _set_outlet_extra(task: Any, outlet_events: Any, result: Any) -> None:
+def set_outlet_extra(task: Any, outlet_events: Any, result: Any) -> None:
+    """A body's (dict) result is the ``extra`` of each Asset event its task emits, in both runners."""
     if task is None or outlet_events is None or not isinstance(result, dict):
         return
     for outlet in task.outlets:
