@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -95,7 +96,7 @@ def main() -> int:
     import httpx
 
     from _machine import machine
-    from stack import Stack, docker, read_env, rest, task_instance, wait_for
+    from stack import SERVICES, Stack, docker, read_env, rest, task_instance, wait_for
 
     results: dict = {"machine": machine()}
     build_env = {**os.environ, "AIRLOOP_TEST_IMAGES": "1"}
@@ -120,10 +121,7 @@ def main() -> int:
         stack.compose("up", "-d")
         stack.wait_healthy(600)
         results["up_to_healthy_s"] = round(time.monotonic() - started, 1)
-        results["idle_pss_mib"] = {s: round(pss_mib(stack.container(s)), 0) for s in
-                                   ("postgres", "redis", "airflow-api-server", "airflow-scheduler",
-                                    "airflow-dag-processor", "airflow-triggerer", "airflow-worker", "mlflow",
-                                    "serving")}
+        results["idle_pss_mib"] = {s: round(pss_mib(stack.container(s)), 0) for s in SERVICES}
         results["idle_pss_mib"]["total"] = round(sum(results["idle_pss_mib"].values()), 0)
 
         api = rest(stack)
@@ -149,10 +147,7 @@ def main() -> int:
         container_start = [timed(["docker", "run", "--rm", "--network", "none", "airloop-runtime:0.1.0", "true"])
                            for _ in range(3)]
         results["container_start_s"] = round(min(container_start), 2)
-        results["busy_pss_mib_total"] = round(sum(pss_mib(stack.container(s)) for s in
-                                                  ("postgres", "redis", "airflow-api-server", "airflow-scheduler",
-                                                   "airflow-dag-processor", "airflow-triggerer", "airflow-worker",
-                                                   "mlflow", "serving")), 0)
+        results["busy_pss_mib_total"] = round(sum(pss_mib(stack.container(s)) for s in SERVICES), 0)
 
         # serving: the container beside a local process of the same service on the same stack
         serving = httpx.Client(base_url=stack.url("serving"), timeout=60)
@@ -164,7 +159,7 @@ def main() -> int:
 
         use_case = load_use_case("flights")
         flights = schedule(use_case, ReplaySource(ROOT / "include" / "data" / "nycflights13"),
-                           __import__("datetime").date(2013, 2, 1))
+                           date(2013, 2, 1))
         rows = request_rows(flights.head(400), use_case.known_before_event)
         e = stack.env
         local_port = 23100

@@ -234,8 +234,7 @@ class DelayService:
         champion = RegisteredModel(f"models:/{USE_CASE.model_name}/{version}", version)
         champion.score({c: [] for c in champion.inputs}, [])  # its array scorer is built before it serves
         logger.info("serving %s v%s", USE_CASE.model_name, version)
-        if getattr(self, "champion", None) is not None:
-            assert self.champion is not None
+        if self.champion is not None:
             MODEL_INFO.labels(model=USE_CASE.model_name, version=self.champion.version).set(0)
         MODEL_INFO.labels(model=USE_CASE.model_name, version=version).set(1)
         return champion
