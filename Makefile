@@ -21,17 +21,21 @@ export PYTHONWARNINGS := ignore::DeprecationWarning,ignore::FutureWarning,ignore
 INSTALLED := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml 2>/dev/null | sha1sum | cut -c1-12)
 DB_READY := $(AIRFLOW_HOME)/.db-ready
 
-DEMO_FIRST ?= 2013-01-01
-DEMO_LAST ?= 2013-06-30
-DEMO_LIVE_DAYS ?= 7
-DEMO_AFTER_DAYS ?= 3
+# make demo USE_CASE=<name> runs another registered use case; its declaration's demo span gives the days
+# (DEMO_FIRST/DEMO_LAST/DEMO_LIVE_DAYS/DEMO_AFTER_DAYS override it).
+ifdef USE_CASE
+export AIRLOOP_USE_CASE := $(USE_CASE)
+endif
+DEMO_ARGS := $(if $(DEMO_FIRST),--first-day $(DEMO_FIRST)) $(if $(DEMO_LAST),--last-day $(DEMO_LAST)) \
+	$(if $(DEMO_LIVE_DAYS),--live-days $(DEMO_LIVE_DAYS)) $(if $(DEMO_AFTER_DAYS),--after-days $(DEMO_AFTER_DAYS))
 
 .PHONY: help setup demo test bench airflow serve mlflow bento clean feast-plan feast-apply \
 	images images-clean compose-test compose-up compose-down bench-containers
 
 help:
 	@echo "make setup    create .venv, install pinned requirements, generate secrets, migrate the Airflow DB"
-	@echo "make demo     the whole loop: ingest $(DEMO_FIRST)..$(DEMO_LAST), train, serve later flights, drift -> retrain, batch"
+	@echo "make demo     the whole loop (flights: ingest 2013-01..06, train, serve July, drift -> retrain, batch);"
+	@echo "              make demo USE_CASE=grid_peak runs the second use case"
 	@echo "make test     run the test suite (real Airflow, GX; PostgreSQL/Redis tests use the local services)"
 	@echo "make bench    run the benchmarks under bench/ and print their tables"
 	@echo "make airflow  Airflow UI + scheduler + dag-processor + triggerer on http://127.0.0.1:8080"
@@ -62,8 +66,7 @@ $(DB_READY): $(INSTALLED) $(AIRFLOW_HOME)/secrets.env
 	@touch $@
 
 demo: setup
-	$(PY) -m airloop.cli demo --first-day $(DEMO_FIRST) --last-day $(DEMO_LAST) \
-		--live-days $(DEMO_LIVE_DAYS) --after-days $(DEMO_AFTER_DAYS)
+	$(PY) -m airloop.cli demo $(DEMO_ARGS)
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/compose $(PYTEST_ARGS)
@@ -76,7 +79,7 @@ airflow: setup
 	airflow standalone
 
 serve: setup
-	bentoml serve airloop.serving.service:DelayService --host 127.0.0.1 --port 3000
+	bentoml serve airloop.serving.service:PredictionService --host 127.0.0.1 --port 3000
 
 mlflow: setup
 	mlflow ui --backend-store-uri "$$($(PY) -c 'from airloop.settings import load_settings; print(load_settings().mlflow_tracking_uri)')" \
@@ -90,7 +93,7 @@ bento: setup
 		> $(STATE)/bentoml/bin/uv && chmod +x $(STATE)/bentoml/bin/uv
 	BENTOML_HOME=$(STATE)/bentoml BENTOML_DO_NOT_TRACK=true PATH=$(STATE)/bentoml/bin:$$PATH \
 		bentoml build -f include/airloop/serving/bentofile.yaml include
-	@BENTOML_HOME=$(STATE)/bentoml bentoml list airloop_delay
+	@BENTOML_HOME=$(STATE)/bentoml bentoml list airloop_serving
 
 feast-plan: setup
 	cd "$$($(PY) -m airloop.cli feast-repo)" && feast plan

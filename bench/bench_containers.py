@@ -78,7 +78,7 @@ def image_sizes() -> dict[str, float]:
 
 def load(url: str, rows: list[dict], seconds: float) -> dict:
     path = Path(tempfile.mkstemp(suffix=".json")[1])
-    path.write_text(json.dumps([{"flights": [r]} for r in rows]))
+    path.write_text(json.dumps([{"rows": [r]} for r in rows]))
     out = subprocess.run([sys.executable, str(HERE / "loadgen.py"), url, str(path), "8", str(seconds)],
                          capture_output=True, text=True, check=True)
     path.unlink()
@@ -168,7 +168,7 @@ def main() -> int:
                      "AIRLOOP_REDIS_URL": f"redis://127.0.0.1:{e['REDIS_PORT']}/0",
                      "AIRLOOP_MLFLOW_TRACKING_URI": stack.url("mlflow"), "AIRLOOP_HOME": str(work / "home")}
         local = subprocess.Popen([str(Path(sys.executable).with_name("bentoml")), "serve",
-                                  "airloop.serving.service:DelayService", "--host", "127.0.0.1", "--port",
+                                  "airloop.serving.service:PredictionService", "--host", "127.0.0.1", "--port",
                                   str(local_port)], env=local_env, stdout=open(work / "local.log", "wb"),
                                  stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
         local_client = httpx.Client(base_url=f"http://127.0.0.1:{local_port}", timeout=60)

@@ -71,8 +71,8 @@ def main() -> None:
     flights = Lake(settings.lake).read_partition("validated", "flights", "2013-06-30")
     as_of = "2013-06-30T23:00:00+00:00"
     rows = request_rows(flights, use_case.known_before_event)
-    bodies = {1: [{"flights": [r], "as_of": as_of} for r in rows[:400]],
-              50: [{"flights": rows[i:i + 50], "as_of": as_of} for i in range(0, 400, 50)]}
+    bodies = {1: [{"rows": [r], "as_of": as_of} for r in rows[:400]],
+              50: [{"rows": rows[i:i + 50], "as_of": as_of} for i in range(0, 400, 50)]}
 
     # in-process ceiling: the service's own lookup + model calls (one request at a time), no HTTP
     torch.set_num_threads(1)  # as the service

@@ -2,7 +2,9 @@
 
     python -m airloop.cli demo --first-day 2013-01-01 --last-day 2013-06-30
     python -m airloop.cli ingest --first-day 2013-01-01 --last-day 2013-01-31
+    python -m airloop.cli materialize --first-day 2013-01-01 --last-day 2013-01-31
     python -m airloop.cli summary --first-day 2013-01-01 --last-day 2013-06-30
+    python -m airloop.cli --use-case grid_peak train --holdout-end 2014-06-01 --at 2014-06-01T00:00:00+10:00
 """
 
 from __future__ import annotations
@@ -60,22 +62,31 @@ def print_summary(lake: Lake, days: list[str], primary: str) -> dict[str, Any]:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from airloop.demo import DemoPlan, run_loop
+    from airloop.usecases import load_use_case
 
-    return run_loop(DemoPlan(date.fromisoformat(args.first_day), date.fromisoformat(args.last_day),
-                             live_days=args.live_days, after_days=args.after_days, port=args.port,
-                             timeout=args.timeout), fresh=not args.keep_state)
+    use_case = load_use_case(load_settings().use_case)
+    span = use_case.demo
+    if span is None and not (args.first_day and args.last_day):
+        raise SystemExit(f"use case {use_case.name} declares no demo span (UseCase.demo): give --first-day and --last-day")
+    first = date.fromisoformat(args.first_day) if args.first_day else span.first_day  # type: ignore[union-attr]
+    last = date.fromisoformat(args.last_day) if args.last_day else span.last_day  # type: ignore[union-attr]
+    live = args.live_days or (span.live_days if span else 7)
+    after = args.after_days or (span.after_days if span else 3)
+    return run_loop(DemoPlan(first, last, live_days=live, after_days=after, port=args.port, timeout=args.timeout),
+                    fresh=not args.keep_state)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Ingest a range in this process, without Airflow (debugging, notebooks, containers)."""
     from airloop.ingest import ingest_day
+    from airloop.resources import source_path
     from airloop.sources import make_source
     from airloop.usecases import load_use_case
 
     settings = load_settings()
     use_case = load_use_case(settings.use_case)
     lake = Lake(settings.lake)
-    source = make_source(settings.source.kind, settings.source.path)
+    source = make_source(settings.source.kind, source_path(settings, use_case))
     days = day_range(date.fromisoformat(args.first_day), date.fromisoformat(args.last_day))
     bad = [r for d in days if (r := ingest_day(use_case, source, lake, d)).status != "validated"]
     print_summary(lake, [d.isoformat() for d in days], use_case.primary_source)
@@ -88,6 +99,25 @@ def cmd_summary(args: argparse.Namespace) -> int:
     settings = load_settings()
     days = [d.isoformat() for d in day_range(date.fromisoformat(args.first_day), date.fromisoformat(args.last_day))]
     print_summary(Lake(settings.lake), days, load_use_case(settings.use_case).primary_source)
+    return 0
+
+
+def cmd_materialize(args: argparse.Namespace) -> int:
+    """What materialize_features does, without Airflow: compute the days' feature partitions, apply the
+    definitions if they changed, materialize exactly those days into the online store."""
+    import json
+
+    from airloop.feature_pipeline import compute_days
+    from airloop.featurestore import apply_if_changed, build_definitions, materialize_days
+    from airloop.resources import load_resources
+
+    res = load_resources()
+    days = day_range(date.fromisoformat(args.first_day), date.fromisoformat(args.last_day))
+    computed = compute_days(res.use_case, res.lake, days)
+    store = res.feature_store()
+    apply_if_changed(store, build_definitions(res.use_case, res.settings))
+    materialize_days(store, res.use_case, [date.fromisoformat(d) for d in computed["days"]])
+    _out(json.dumps(computed))
     return 0
 
 
@@ -144,17 +174,19 @@ def cmd_registry(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="airloop", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--use-case", help="registered use case (default: AIRLOOP_USE_CASE, else flights)")
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, func in (("demo", cmd_demo), ("ingest", cmd_ingest), ("summary", cmd_summary)):
+    for name, func in (("demo", cmd_demo), ("ingest", cmd_ingest), ("materialize", cmd_materialize),
+                       ("summary", cmd_summary)):
         p = sub.add_parser(name)
-        p.add_argument("--first-day", required=True)
-        p.add_argument("--last-day", required=True)
+        p.add_argument("--first-day", required=name != "demo", help="default (demo): the use case's demo span")
+        p.add_argument("--last-day", required=name != "demo")
         p.set_defaults(func=func)
         if name == "demo":
             p.add_argument("--port", type=int, default=8080)
             p.add_argument("--timeout", type=float, default=1800)
-            p.add_argument("--live-days", type=int, default=7, help="days of later flights replayed for the first model")
-            p.add_argument("--after-days", type=int, default=3, help="days replayed after the drift-triggered retrain")
+            p.add_argument("--live-days", type=int, help="days of later events replayed for the first model")
+            p.add_argument("--after-days", type=int, help="days replayed after the drift-triggered retrain")
             p.add_argument("--keep-state", action="store_true", help="keep the lake and MLflow of an earlier demo")
     sub.add_parser("feast-repo", help="write the Feast CLI folder (feature_store.yaml)").set_defaults(
         func=cmd_feast_repo)
@@ -172,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--at", default="unknown", help="timestamp recorded with a rollback")
     p.set_defaults(func=cmd_registry)
     args = parser.parse_args(argv)
+    if args.use_case:  # before any settings are read: every step and child process sees it
+        os.environ["AIRLOOP_USE_CASE"] = args.use_case
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return args.func(args)

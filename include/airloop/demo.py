@@ -3,7 +3,7 @@
 1. ingest + validate the history (``ingest_validate``, one ranged run) -> the validated-zone Asset
    schedules ``materialize_features`` (Feast) and ``live_feedback``;
 2. ``train_model`` trains and promotes v1 (window ending the day after the history);
-3. the BentoML service starts and the real flights of the following days are sent through
+3. the BentoML service starts and the real events of the following days are sent through
    ``POST /predict`` as live traffic (logged for the monitor);
 4. their outcomes land: ``ingest_validate`` for those days (-> features, live accuracy of v1);
 5. ``drift_monitor`` (continuous, sensor-driven) is switched on: its sensor finds the new live rows, the
@@ -46,7 +46,7 @@ class DemoPlan:
     last_day: date
     """The history ingested before the first model (its training window ends the day after)."""
     live_days: int = 7
-    """Days of later flights replayed as live traffic for v1, then ingested (their outcomes)."""
+    """Days of later events replayed as live traffic for v1, then ingested (their outcomes)."""
     after_days: int = 3
     """Days replayed after the drift-triggered retrain (served by the champion then), then ingested."""
     port: int = 8080
@@ -115,17 +115,18 @@ class Loop:
 
 
 def replay_days(client: Any, use_case: Any, settings: Any, first: date, days: int) -> dict[str, Any]:
-    """Send the real flights of ``days`` days from ``first`` through ``POST /predict``, in time order."""
+    """Send the real events of ``days`` days from ``first`` through ``POST /predict``, in time order."""
     import pandas as pd
 
     from airloop.batch import schedule
     from airloop.serving.runner import replay
+    from airloop.resources import source_path
     from airloop.sources import make_source
 
-    source = make_source(settings.source.kind, settings.source.path)
+    source = make_source(settings.source.kind, source_path(settings, use_case))
     events = pd.concat([schedule(use_case, source, d) for d in day_range(first, first + timedelta(days=days - 1))],
                        ignore_index=True)
-    result = replay(client, events, use_case.known_before_event)
+    result = replay(client, events, use_case)
     return {**result, "days": f"{first}..{first + timedelta(days=days - 1)}"}
 
 
@@ -199,7 +200,7 @@ def run_loop(plan: DemoPlan, fresh: bool = True) -> int:
             loop.results["v1"] = loop.train(first)
             env = {"AIRLOOP_SERVING_WATCH_SECONDS": "3"}
             with local_service(plan.service_port, airflow_home.parent / "serving.log", env=env) as client:
-                out(f"3. Serving on 127.0.0.1:{plan.service_port}; replaying {plan.live_days} days of real flights")
+                out(f"3. Serving on 127.0.0.1:{plan.service_port}; replaying {plan.live_days} days of real events")
                 loop.results["live_before"] = replay_days(client, use_case, settings, plan.live_first, plan.live_days)
                 out(f"4. Their outcomes land: ingest {plan.live_first}..{plan.after_first - timedelta(days=1)}")
                 loop.ingest(plan.live_first, plan.after_first - timedelta(days=1))
@@ -269,10 +270,10 @@ def _live_accuracy(lake: Lake, first: date, days: int) -> dict[str, dict[str, fl
             for v, t in totals.items() if t["rows"]}
 
 
-def print_model(name: str, trained: dict[str, Any]) -> None:
+def print_model(name: str, trained: dict[str, Any], model_name: str) -> None:
     t, v, p = trained["train"], trained["evaluate"], trained["promote"]
     w = t["window"]
-    out(f"Model {name} = flight_delay v{t['version']}: trained on {w['train_start']}..{w['holdout_start']} "
+    out(f"Model {name} = {model_name} v{t['version']}: trained on {w['train_start']}..{w['holdout_start']} "
         f"({t['train_rows']:,} rows, {t['train_seconds']:.0f} s on {t['device']}), holdout {w['holdout_start']}.."
         f"{w['holdout_end']} (exclusive)")
     out("  holdout      ROC AUC  PR AUC  log loss  Brier")
@@ -300,11 +301,11 @@ def print_summary(loop: Loop, plan: DemoPlan, settings: Any, use_case: Any, lake
         out(f"Feature store: {m['rows_total']:,} feature rows of {len(m['days'])} days materialized online")
     for name in ("v1", "v2"):
         if name in r:
-            print_model(name, r[name])
+            print_model(name, r[name], use_case.model_name)
     for key, label in (("live_before", "before the retrain"), ("live_after", "after the retrain")):
         if key in r:
             live = r[key]
-            out(f"Live traffic {label}: {live['rows']:,} real flights of {live['days']} through POST /predict "
+            out(f"Live traffic {label}: {live['rows']:,} real {use_case.primary_source} events of {live['days']} through POST /predict "
                 f"({live['requests']} requests, {live['errors']} errors, served by "
                 f"{', '.join('v' + v for v in live['versions']) or 'none'})")
     if "drift" in r:
@@ -334,14 +335,14 @@ def print_summary(loop: Loop, plan: DemoPlan, settings: Any, use_case: Any, lake
     for label, acc in (("before", before), ("after", after)):
         for version, m in sorted(acc.items()):
             out(f"Live accuracy {label} the retrain (v{version}): {m['accuracy']:.3f}, ROC AUC {m['roc_auc']:.3f} "
-                f"on {m['rows']:,} flights with outcomes")
+                f"on {m['rows']:,} events with outcomes")
     if "batch" in r:
         b = r["batch"]
-        out(f"Batch inference: {b['rows']:,} flights of {b['day']} scored with v{b['model_version']} "
-            f"(predicted delay rate {b['delay_rate']:.1%}): {settings.lake / 'predictions'}")
+        out(f"Batch inference: {b['rows']:,} events of {b['day']} scored with v{b['model_version']} "
+            f"(predicted positive rate {b['positive_rate']:.1%}): {settings.lake / 'predictions'}")
     out("Where to look:")
     out(f"  Airflow UI: `make airflow`, http://127.0.0.1:8080 (admin; password in "
         f"{airflow_home / 'simple_auth_manager_passwords.json'}): every run above")
-    out("  MLflow UI: `make mlflow`, http://127.0.0.1:5000: experiments airloop-flights (training) and "
-        "flight_delay-monitoring (drift checks), model flight_delay (aliases, audit tags)")
+    out(f"  MLflow UI: `make mlflow`, http://127.0.0.1:5000: experiments airloop-{use_case.name} (training) and "
+        f"{use_case.model_name}-monitoring (drift checks), model {use_case.model_name} (aliases, audit tags)")
     out(f"  Drift reports: {settings.lake / 'monitoring' / 'drift' / 'checks'}; live log: {settings.lake / 'live'}")

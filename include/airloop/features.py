@@ -18,14 +18,37 @@ from airloop.usecase import AttributeFeatures, HistoryFeatures, ObservationFeatu
 TS = "event_timestamp"
 
 
+def key_strings(values: pd.Series) -> pd.Series:
+    """Join-key values as strings, the one form the feature store keys on: integers (also integral floats,
+    as an int column with a null reads) without a decimal point, strings as they are; null stays null."""
+    if pd.api.types.is_bool_dtype(values):
+        values = values.astype("int64")
+    if pd.api.types.is_float_dtype(values):
+        whole = values.dropna()
+        if (whole == whole.round()).all():
+            values = values.astype("Int64")
+    out = values.astype("string").astype(object)
+    return out.where(values.notna(), None)
+
+
+def key_string(value: object) -> str | None:
+    """``key_strings`` for one value (the serving path's request fields)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def entity_keys(frame: pd.DataFrame, use_case: UseCase, entity: str) -> pd.Series:
-    """The entity's join key per row: its column, or its columns joined with '-' (route = 'EWR-IAH')."""
+    """The entity's join key per row, a string: its column, or its columns joined with '-' (route =
+    'EWR-IAH'; an integer composite key (1, 17) = '1-17')."""
     columns = use_case.entities[entity]
-    if len(columns) == 1:
-        return frame[columns[0]]
-    joined = frame[columns[0]].astype(str)
+    joined = key_strings(frame[columns[0]])
     for column in columns[1:]:
-        joined = joined + "-" + frame[column].astype(str)
+        joined = joined + "-" + key_strings(frame[column])
     return joined
 
 
@@ -50,17 +73,21 @@ def observation_features(frame: pd.DataFrame, spec: ObservationFeatures, use_cas
     return out.reset_index(drop=True)
 
 
-def departures(flights: pd.DataFrame, spec: HistoryFeatures, use_case: UseCase) -> pd.DataFrame:
-    """Events that happened, with the instant they happened: event time + delay minutes.
+def known_outcomes(events: pd.DataFrame, spec: HistoryFeatures, use_case: UseCase) -> pd.DataFrame:
+    """Events whose ``spec.measure`` is known, with the instant it became known (see ``HistoryFeatures``).
 
-    Events without a delay (cancelled) never happened and are left out. Columns: key, actual, delay.
+    Events without the measure (e.g. a cancelled flight has no departure delay) are left out.
+    Columns: key, known (UTC instant), value.
     """
-    happened = flights[flights[spec.delay_column].notna()]
-    actual = event_times(happened, use_case) + pd.to_timedelta(happened[spec.delay_column], unit="m")
+    happened = events[events[spec.measure].notna()]
+    value = happened[spec.measure].astype("float64")
+    known = event_times(happened, use_case) + pd.Timedelta(minutes=spec.known_after_minutes)
+    if spec.measure_is_minutes_late:
+        known = known + pd.to_timedelta(value, unit="m")
     return pd.DataFrame({
         "key": entity_keys(happened, use_case, spec.entity).to_numpy(),
-        "actual": actual.to_numpy(),
-        "delay": happened[spec.delay_column].astype("float64").to_numpy(),
+        "known": known.to_numpy(),
+        "value": value.to_numpy(),
     })
 
 
@@ -68,24 +95,27 @@ def history_snapshot(events: pd.DataFrame, spec: HistoryFeatures, use_case: UseC
                      as_of: pd.Timestamp) -> pd.DataFrame:
     """Trailing-window statistics per entity known at ``as_of`` (a tz-aware instant).
 
-    Uses only events with ``actual < as_of`` (strictly) and ``actual >= as_of - window``. Per window:
-    share delayed (> ``delayed_minutes``), mean delay (minutes), count. Entities without any event in
-    the longest window get no row: the serving path treats them as unknown (declared default + flag).
+    ``events`` come from ``known_outcomes``. Uses only outcomes with ``known < as_of`` (strictly) and
+    ``known >= as_of - window``. Per window: share above ``spec.above``, mean, count. Entities without
+    any event in the longest window get no row: the serving path treats them as unknown (declared
+    default + flag).
     """
     key = use_case.entity_key(spec.entity)
     longest = max(spec.windows_days)
-    recent = events[(events["actual"] < as_of) & (events["actual"] >= as_of - pd.Timedelta(days=longest))]
+    recent = events[(events["known"] < as_of) & (events["known"] >= as_of - pd.Timedelta(days=longest))]
     out = pd.DataFrame({key: pd.Series(sorted(recent["key"].unique()), dtype="object")})
     for w in spec.windows_days:
-        window = recent[recent["actual"] >= as_of - pd.Timedelta(days=w)]
-        grouped = window.assign(late=(window["delay"] > spec.delayed_minutes).astype("float64")).groupby("key")
+        window = recent[recent["known"] >= as_of - pd.Timedelta(days=w)]
+        grouped = window.assign(high=(window["value"] > spec.above).astype("float64")).groupby("key")
+        share, mean, count = (f"{spec.entity}_{stat}_{w}d" for stat in (spec.share_name, spec.mean_name,
+                                                                        spec.count_name))
         stats = pd.DataFrame({
-            f"{spec.entity}_delayed_share_{w}d": grouped["late"].mean(),
-            f"{spec.entity}_mean_delay_{w}d": grouped["delay"].mean(),
-            f"{spec.entity}_events_{w}d": grouped["delay"].size().astype("float64"),
+            share: grouped["high"].mean(),
+            mean: grouped["value"].mean(),
+            count: grouped["value"].size().astype("float64"),
         })
         out = out.merge(stats, left_on=key, right_index=True, how="left")
-        out[f"{spec.entity}_events_{w}d"] = out[f"{spec.entity}_events_{w}d"].fillna(0.0)
+        out[count] = out[count].fillna(0.0)
     out[TS] = as_of
     return out.reset_index(drop=True)
 
@@ -106,10 +136,10 @@ def attribute_features(dimension: pd.DataFrame, keys_seen: pd.Series, spec: Attr
 def history_input_days(day: date, spec: HistoryFeatures) -> list[date]:
     """Scheduled days whose events can have happened inside the windows before ``day`` starts.
 
-    One extra day: an event scheduled late on a day can happen (depart) after midnight.
+    One extra day: an event late on a day can have its outcome known after midnight.
     """
-    longest = max(spec.windows_days)
-    return [day - timedelta(days=i) for i in range(longest + 1, 0, -1)]
+    longest = max(spec.windows_days) + 1 + int(spec.known_after_minutes // (24 * 60))
+    return [day - timedelta(days=i) for i in range(longest, 0, -1)]
 
 
 def day_features(use_case: UseCase, day: date, frames: dict[str, pd.DataFrame],
@@ -128,7 +158,7 @@ def day_features(use_case: UseCase, day: date, frames: dict[str, pd.DataFrame],
         source = use_case.source(obs.source)
         out[obs.name] = observation_features(frames[obs.source], obs, use_case, source.event_timestamp or "")
     for hist in fs.histories:
-        out[hist.name] = history_snapshot(departures(history, hist, use_case), hist, use_case, as_of)
+        out[hist.name] = history_snapshot(known_outcomes(history, hist, use_case), hist, use_case, as_of)
     for attr in fs.attributes:
         seen = entity_keys(primary, use_case, attr.entity)
         out[attr.name] = attribute_features(frames[attr.source], seen, attr, use_case, as_of)

@@ -9,6 +9,7 @@ Feast is imported only inside functions: it costs ~4 s to import.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from importlib import import_module
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from airloop.features import TS, apply_defaults, entity_keys, event_times
+from airloop.features import TS, apply_defaults, entity_keys, event_times, key_string
 from airloop.settings import Settings
 from airloop.usecase import UseCase
 
@@ -145,7 +146,7 @@ def build_definitions(use_case: UseCase, settings: Settings) -> list[Any]:
     for hist in fs.histories:
         # Daily snapshots of trailing statistics; a snapshot is valid until the next (TTL 2 days covers a gap).
         views.append(view(hist.name, hist.entity, hist.feature_names(), timedelta(days=2),
-                          f"trailing {hist.windows_days}-day {hist.delay_column} statistics per {hist.entity}"))
+                          f"trailing {hist.windows_days}-day {hist.measure} statistics per {hist.entity}"))
     attribute_views = []
     for attr in fs.attributes:
         # Slowly changing attributes: valid until replaced (ten years stands for "no expiry"; TTL 0 does
@@ -265,16 +266,16 @@ def _runs(days: list[date]) -> list[tuple[date, date]]:
     return runs
 
 
-def entity_frame(flights: pd.DataFrame, use_case: UseCase) -> pd.DataFrame:
+def entity_frame(events: pd.DataFrame, use_case: UseCase) -> pd.DataFrame:
     """Feast entity rows for events: join keys, prediction instant, request fields, and a row id."""
     fs = use_case.features
     assert fs is not None
-    out = pd.DataFrame(index=flights.index)
+    out = pd.DataFrame(index=events.index)
     for entity in use_case.entities:
-        out[use_case.entity_key(entity)] = entity_keys(flights, use_case, entity).astype("object")
+        out[use_case.entity_key(entity)] = entity_keys(events, use_case, entity).astype("object")
     for name, dtype in fs.request_fields.items():
-        out[name] = flights[name].astype(dtype if dtype != "string" else "object")
-    out[TS] = event_times(flights, use_case)
+        out[name] = events[name].astype(dtype if dtype != "string" else "object")
+    out[TS] = event_times(events, use_case)
     out[ROW_ID] = range(len(out))
     return out.reset_index(drop=True)
 
@@ -305,14 +306,17 @@ def historical_features(store: FeatureStore, use_case: UseCase, events: pd.DataF
     return frame
 
 
-def training_set(store: FeatureStore, use_case: UseCase, events: pd.DataFrame) -> pd.DataFrame:
-    """Features (defaults applied, missing flags) + label for ``events``: what a model trains on."""
+def training_set(store: FeatureStore, use_case: UseCase, events: pd.DataFrame,
+                 carry: Sequence[str] = ()) -> pd.DataFrame:
+    """Features (defaults applied, missing flags) + label for the ``events`` whose outcome is known: what a
+    model trains on; ``carry``: event columns kept beside them (context, slices)."""
     from airloop.labels import make_label
 
-    labelled = make_label(events.reset_index(drop=True), use_case.label)
+    labelled = make_label(events.reset_index(drop=True), use_case.label).reset_index(drop=True)
     features = apply_defaults(historical_features(store, use_case, labelled), use_case)
-    for column in (use_case.label.name, f"{use_case.label.name}_status"):
-        features[column] = labelled[column].to_numpy()
+    for column in (use_case.label.name, f"{use_case.label.name}_status", *carry):
+        if column not in features.columns:
+            features[column] = labelled[column].to_numpy()
     return features
 
 
@@ -445,9 +449,10 @@ class OnlineLookup:
         for entity in self.entities:
             parts = self.use_case.entities[entity]
             if len(parts) == 1:
-                values = [MISSING_KEY if pd.isna(v) else v for v in columns[parts[0]]]
+                values = [MISSING_KEY if (k := key_string(v)) is None else k for v in columns[parts[0]]]
             else:
-                values = ["-".join(str(v) for v in row) for row in zip(*(columns[p] for p in parts), strict=True)]
+                values = ["-".join(MISSING_KEY if (k := key_string(v)) is None else k for v in row)
+                          for row in zip(*(columns[p] for p in parts), strict=True)]
             out[self.use_case.entity_key(entity)] = values
         return out
 

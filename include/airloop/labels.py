@@ -2,32 +2,53 @@
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 
 from airloop.usecase import Label
 
+logger = logging.getLogger(__name__)
+
+UNKNOWN = "unknown"
+
 
 def label_status(frame: pd.DataFrame, label: Label) -> pd.Series:
-    """Outcome status per row: ``cancelled``, ``diverted``, ``delayed`` or ``on_time``.
-
-    cancelled: ``label.cancelled_when_null`` is null (never departed); diverted: departed but the delay
-    column is null (never arrived where planned); delayed: delay > ``threshold_minutes`` (strictly).
-    """
-    delay = frame[label.delay_column]
-    cancelled = frame[label.cancelled_when_null].isna()
-    diverted = ~cancelled & delay.isna()
-    delayed = ~cancelled & ~diverted & (delay > label.threshold_minutes)
-    status = pd.Series("on_time", index=frame.index, dtype="object")
-    status[delayed] = "delayed"
-    status[diverted] = "diverted"
-    status[cancelled] = "cancelled"
+    """Outcome status per row: the first ``when_null`` status whose column is null, else the rule's
+    ``positive_status``/``negative_status``, or ``unknown`` when the outcome itself is null."""
+    value = frame[label.column]
+    if label.rule == "above":
+        positive = value > label.threshold
+    elif label.rule == "below":
+        positive = value < label.threshold
+    elif label.rule == "true":
+        positive = value.astype("boolean").fillna(False).astype(bool) if value.dtype == object else value == 1
+    else:
+        positive = value.astype("string").isin(label.categories or [])
+    status = pd.Series(label.negative_status, index=frame.index, dtype="object")
+    status[positive.fillna(False).astype(bool)] = label.positive_status
+    status[value.isna()] = UNKNOWN
+    decided = pd.Series(False, index=frame.index)
+    for rule in label.when_null:
+        hit = frame[rule.column].isna() & ~decided
+        status[hit] = rule.status
+        decided |= hit
     return status
 
 
 def make_label(frame: pd.DataFrame, label: Label) -> pd.DataFrame:
-    """Return ``frame`` with the status column and the 0/1 label (positive for ``positive_statuses``)."""
+    """Return the rows of ``frame`` whose outcome is known, with the status column and the 0/1 label.
+
+    Rows with an ``unknown`` outcome are left out (their count is logged): a label the rule cannot decide
+    is not a negative example.
+    """
     status = label_status(frame, label)
-    out = frame.copy()
-    out[f"{label.name}_status"] = status
-    out[label.name] = status.isin(label.positive_statuses).astype("int8")
+    positives = {label.positive_status} | {n.status for n in label.when_null if n.positive}
+    known = (status != UNKNOWN).to_numpy()
+    if not known.all():
+        logger.warning("label %s: %d of %d rows have no known outcome and are left out", label.name,
+                       int((~known).sum()), len(frame))
+    out = frame[known].copy()
+    out[f"{label.name}_status"] = status[known]
+    out[label.name] = status[known].isin(positives).astype("int8")
     return out

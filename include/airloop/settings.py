@@ -28,7 +28,8 @@ class SourceSettings(BaseModel):
     """
 
     kind: Literal["replay", "folder"] = "replay"
-    path: Path = PROJECT_ROOT / "include" / "data" / "nycflights13"
+    path: Path | None = None
+    """Default: the use case's recorded data (its ``replay_data`` folder)."""
 
 
 class IngestSettings(BaseModel):

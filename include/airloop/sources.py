@@ -15,6 +15,7 @@ in validation, so the raw zone keeps the source's own truth.
 from __future__ import annotations
 
 import abc
+import csv
 import logging
 from functools import lru_cache
 from pathlib import Path
@@ -47,27 +48,51 @@ class DataSource(abc.ABC):
         """Rows of ``source`` in ``interval`` (events) or its current snapshot (dimensions)."""
 
 
-def parse_timestamps(values: pd.Series) -> pd.Series:
-    """ISO-8601 strings (or datetimes) -> UTC timestamps; unparseable values become NaT."""
+_OFFSET = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def parse_timestamps(values: pd.Series, naive_timezone: str | None = None) -> pd.Series:
+    """ISO-8601 strings (or datetimes) -> UTC timestamps; unparseable values become NaT.
+
+    A value with an offset (``Z``, ``+10:00``) is converted by its own offset. A naive value is local time
+    in ``naive_timezone`` (``None``: UTC); a local time that does not exist or occurs twice (a DST change)
+    becomes NaT, so the null rules report it instead of a guess being published.
+    """
+    def localize(stamps: pd.Series) -> pd.Series:
+        if naive_timezone is None:
+            return stamps.dt.tz_localize("UTC")
+        return stamps.dt.tz_localize(naive_timezone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
+
     if pd.api.types.is_datetime64_any_dtype(values):
-        return values.dt.tz_localize("UTC") if values.dt.tz is None else values.dt.tz_convert("UTC")
-    return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+        return localize(values) if values.dt.tz is None else values.dt.tz_convert("UTC")
+    text = values.astype("string")
+    has_offset = text.str.strip().str.contains(_OFFSET, regex=True).fillna(False).to_numpy(dtype=bool)
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    if has_offset.any():
+        out[has_offset] = pd.to_datetime(values[has_offset], utc=True, errors="coerce", format="ISO8601")
+    if (~has_offset).any():
+        naive = pd.to_datetime(values[~has_offset], errors="coerce", format="ISO8601")
+        out[~has_offset] = localize(naive.astype("datetime64[ns]"))
+    return out
 
 
-def _in_interval(frame: pd.DataFrame, column: str, interval: DayInterval, keep_unparsed: bool) -> pd.Series:
-    stamps = parse_timestamps(frame[column])
+def _in_interval(frame: pd.DataFrame, source: Source, interval: DayInterval, keep_unparsed: bool) -> pd.Series:
+    column = source.column(source.event_timestamp or "")
+    stamps = parse_timestamps(frame[column.name], column.timezone)
     inside = (stamps >= pd.Timestamp(interval.start)) & (stamps < pd.Timestamp(interval.end))
     return inside | (stamps.isna() & keep_unparsed)
 
 
 class ReplaySource(DataSource):
-    """The vendored demo data, replayed one interval at a time (``<root>/<source>.parquet``)."""
+    """The vendored demo data, replayed one interval at a time (``<root>/<source>.parquet`` or ``.csv``)."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
     def extract(self, source: Source, interval: DayInterval) -> pd.DataFrame:
-        table, stamps = _load_indexed(self.root / f"{source.name}.parquet", source.event_timestamp)
+        path = next((p for p in (self.root / f"{source.name}{ext}" for ext in READABLE) if p.is_file()),
+                    self.root / f"{source.name}.parquet")
+        table, stamps = _load_indexed(path, source.model_dump_json())
         if source.kind == "dimension" or stamps is None:
             return table.copy()
         lo, hi = pd.Timestamp(interval.start), pd.Timestamp(interval.end)
@@ -76,12 +101,15 @@ class ReplaySource(DataSource):
 
 
 @lru_cache(maxsize=16)
-def _load_indexed(path: Path, timestamp: str | None) -> tuple[pd.DataFrame, pd.Series | None]:
-    """Read a whole replay table once per process, sorted by its event timestamp for fast slicing."""
-    table = pd.read_parquet(path)
-    if timestamp is None:
+def _load_indexed(path: Path, declaration: str) -> tuple[pd.DataFrame, pd.Series | None]:
+    """Read a whole replay table once per process, sorted by its event timestamp for fast slicing
+    (``declaration``: the source's JSON, a hashable cache key)."""
+    source = Source.model_validate_json(declaration)
+    table = _read_table(source, path)
+    if source.event_timestamp is None:
         return table, None
-    stamps = parse_timestamps(table[timestamp])
+    column = source.column(source.event_timestamp)
+    stamps = parse_timestamps(table[column.name], column.timezone)
     order = stamps.argsort(kind="stable")
     table = table.iloc[order].reset_index(drop=True)
     return table, stamps.iloc[order].reset_index(drop=True)
@@ -109,24 +137,43 @@ class FolderSource(DataSource):
         if not files:
             logger.warning("no files for %s on %s under %s", source.name, interval.ds, self.root)
             return pd.DataFrame(columns=[c.name for c in source.columns])
-        frames = [_read_table(source.name, path) for path in files]
+        frames = [_read_table(source, path) for path in files]
         frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
         if source.kind == "event" and not exact and source.event_timestamp in frame.columns:
             # Rows whose timestamp cannot be parsed belong to no interval: keep them, so validation
             # reports them instead of the extract silently dropping them.
-            frame = frame[_in_interval(frame, source.event_timestamp, interval, keep_unparsed=True)]
+            frame = frame[_in_interval(frame, source, interval, keep_unparsed=True)]
         return frame.reset_index(drop=True)
 
 
-def _read_table(source: str, path: Path) -> pd.DataFrame:
+CSV_TYPES = {"int64": "Int64", "float64": "float64", "string": "string", "timestamp": "string"}
+
+
+def _read_table(source: Source, path: Path) -> pd.DataFrame:
+    """One file as a table. A CSV is read with the declared column types (a code such as ``06`` stays the
+    string ``06``; an integer column may hold nulls), undeclared columns as strings; a value that does not
+    fit its type makes the file unreadable (it is quarantined with the parser's reason). A header that
+    occurs twice is refused: the reader would silently rename one copy."""
     try:
         if path.suffix == ".csv":
-            return pd.read_csv(path)
+            with open(path, newline="", encoding="utf-8") as handle:
+                header = next(csv.reader(handle), [])
+            if duplicated := sorted({h for h in header if header.count(h) > 1}):
+                raise ValueError(f"duplicate column header(s) {duplicated}")
+            declared = {c.name: CSV_TYPES[c.dtype] for c in source.columns}
+            frame = pd.read_csv(path, dtype={h: declared.get(h, "string") for h in header}, keep_default_na=False,
+                                na_values=[""])
+            for column in source.columns:  # back to the platform's plain dtypes (nullable ints stay exact)
+                if column.name in frame.columns and column.dtype in ("string", "timestamp"):
+                    frame[column.name] = frame[column.name].astype(object).where(frame[column.name].notna(), None)
+                elif column.name in frame.columns and column.dtype == "int64" and not frame[column.name].isna().any():
+                    frame[column.name] = frame[column.name].astype("int64")
+            return frame
         return pd.read_parquet(path)
     except Exception as err:  # any parser error means: not a table we can read
         kind = "CSV" if path.suffix == ".csv" else "Parquet"
         raise SourceReadError(
-            source, f"{path.name} is not a readable {kind} file ({type(err).__name__}: {err})",
+            source.name, f"{path.name} is not a readable {kind} file ({type(err).__name__}: {err})",
             {path.name: path.read_bytes()},
         ) from err
 

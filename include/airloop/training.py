@@ -67,9 +67,11 @@ def build_datasets(settings: Settings, use_case: UseCase, lake: Lake, window: Tr
     if not days:
         raise ValueError(f"no validated days in the training window {window.as_dict()}")
     events = lake.read_validated(use_case.primary_source, days)
-    frame = training_set(open_store(settings, use_case), use_case, events)
-    for column in {*use_case.model.invariant_inputs, "dest", "tailnum"} - set(frame.columns):  # type: ignore[union-attr]
-        frame[column] = events[column].to_numpy()
+    spec = use_case.model
+    if spec is None:
+        raise ValueError(f"use case {use_case.name} declares no model (UseCase.model)")
+    carry = list(dict.fromkeys([*use_case.logged_columns(), *spec.invariant_inputs, *use_case.slice_columns]))
+    frame = training_set(open_store(settings, use_case), use_case, events, carry=carry)
     local = pd.to_datetime(frame[TIME]).dt.tz_convert(use_case.timezone).dt.date
     train = frame[local < window.holdout_start].reset_index(drop=True)
     holdout = frame[local >= window.holdout_start].reset_index(drop=True)
@@ -113,7 +115,7 @@ def train_and_register(settings: Settings, use_case: UseCase, lake: Lake, window
     from airloop.model.baseline import Baseline
     from airloop.model.metrics import calibration, scores, slice_metrics
     from airloop.model.profile import reference_profile
-    from airloop.model.pyfunc import DelayModel, save_artifacts
+    from airloop.model.pyfunc import TabularModel, save_artifacts
     from airloop.model.train import time_split, train
     from airloop.registry import CHALLENGER, ModelRegistry
 
@@ -150,7 +152,7 @@ def train_and_register(settings: Settings, use_case: UseCase, lake: Lake, window
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             artifacts = save_artifacts(model, folder / "model_files")
-            _log_reports(folder, holdout, y, p, calibration, slice_metrics)
+            _log_reports(folder, holdout, y, p, use_case.slice_columns, calibration, slice_metrics)
             profile = reference_profile(train_all, spec.categorical, spec.numeric, model.predict_proba(train_all))
             (folder / "reference_profile.json").write_text(json.dumps(profile))
             mlflow.log_artifact(str(folder / "reference_profile.json"))
@@ -158,7 +160,7 @@ def train_and_register(settings: Settings, use_case: UseCase, lake: Lake, window
             output = pd.DataFrame({"probability": p[:5], "label": (p[:5] >= model.threshold).astype("int64")})
             signature = infer_signature(example, output)
             info = mlflow.pyfunc.log_model(
-                name="model", python_model=DelayModel(), artifacts=artifacts, signature=signature,
+                name="model", python_model=TabularModel(), artifacts=artifacts, signature=signature,
                 input_example=example, pip_requirements=_requirements())
         run_id = run.info.run_id
     registry = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name)
@@ -178,8 +180,8 @@ def _requirements() -> list[str]:
     return [f"{p}=={version(p)}" for p in ("mlflow", "torch", "pandas", "numpy", "scikit-learn")]
 
 
-def _log_reports(folder: Path, holdout: pd.DataFrame, y: np.ndarray, p: np.ndarray, calibration: Any,
-                 slice_metrics: Any) -> None:
+def _log_reports(folder: Path, holdout: pd.DataFrame, y: np.ndarray, p: np.ndarray, slices: list[str],
+                 calibration: Any, slice_metrics: Any) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -190,16 +192,16 @@ def _log_reports(folder: Path, holdout: pd.DataFrame, y: np.ndarray, p: np.ndarr
     fig, ax = plt.subplots(figsize=(4, 4))
     ax.plot([0, 1], [0, 1], "k--", lw=1)
     ax.plot(curve.predicted, curve.observed, "o-")
-    ax.set_xlabel("predicted delay probability")
-    ax.set_ylabel("observed delay rate")
+    ax.set_xlabel("predicted probability")
+    ax.set_ylabel("observed positive rate")
     ax.set_title("calibration (holdout)")
     fig.tight_layout()
     fig.savefig(folder / "calibration.png", dpi=100)
     plt.close(fig)
     curve.to_csv(folder / "calibration.csv", index=False)
-    for column in ("origin", "carrier"):
+    for column in slices:
         slice_metrics(holdout, y, p, column).to_csv(folder / f"slices_{column}.csv", index=False)
-    for name in ("calibration.png", "calibration.csv", "slices_origin.csv", "slices_carrier.csv"):
+    for name in ("calibration.png", "calibration.csv", *(f"slices_{column}.csv" for column in slices)):
         mlflow.log_artifact(str(folder / name), artifact_path="evaluation")
 
 

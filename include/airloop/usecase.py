@@ -37,6 +37,9 @@ class Column(BaseModel):
     clock_time: bool = False
     """An ``HHMM`` integer clock time (0..2359, minutes < 60); ``allow_2400`` for end-of-day times."""
     allow_2400: bool = False
+    timezone: str | None = None
+    """For ``timestamp`` columns: the zone of values written without an offset (local wall-clock time);
+    ``None``: such values are UTC. Values with an offset are read by their own offset."""
     mostly: float = Field(1.0, gt=0.0, le=1.0)
 
 
@@ -96,17 +99,47 @@ class Source(BaseModel):
         return next(c for c in self.columns if c.name == name)
 
 
+class NullOutcome(BaseModel):
+    """The status of an event whose ``column`` is null (e.g. a flight that never departed: ``cancelled``)."""
+
+    status: str
+    column: str
+    positive: bool
+
+
 class Label(BaseModel):
-    """The prediction target, stated in words and as a rule the library applies."""
+    """The prediction target: a binary rule on one outcome column, stated in words and applied by the library.
+
+    ``rule``: ``above`` (value > ``threshold``), ``below`` (value < ``threshold``), ``true`` (a boolean
+    column, or 0/1), ``in`` (value in ``categories``). A positive row gets ``positive_status``, a negative one
+    ``negative_status``. Before the rule, ``when_null`` is checked in order: the first listed column that is
+    null gives its status and polarity (a cancelled flight counts as delayed). A row whose outcome is null and
+    not covered there is ``unknown``: left out of training and of live metrics (and counted in the log).
+    """
 
     name: str
     source: str
     definition: str
-    delay_column: str
-    threshold_minutes: float
-    cancelled_when_null: str
-    """Column whose null marks a cancelled event (e.g. ``dep_time``)."""
-    positive_statuses: list[Literal["delayed", "cancelled", "diverted"]]
+    column: str
+    rule: Literal["above", "below", "true", "in"]
+    threshold: float | None = None
+    categories: list[str] | None = None
+    positive_status: str = "positive"
+    negative_status: str = "negative"
+    when_null: list[NullOutcome] = []
+
+    @model_validator(mode="after")
+    def _check(self) -> Label:
+        if self.rule in ("above", "below") and self.threshold is None:
+            raise ValueError(f"label {self.name}: rule {self.rule!r} needs a threshold")
+        if self.rule == "in" and not self.categories:
+            raise ValueError(f"label {self.name}: rule 'in' needs categories")
+        return self
+
+    @property
+    def outcome_columns(self) -> list[str]:
+        """Columns the rule reads (all must be forbidden inputs: they are known only after the event)."""
+        return list(dict.fromkeys([self.column, *(n.column for n in self.when_null)]))
 
 
 class ObservationFeatures(BaseModel):
@@ -125,24 +158,33 @@ class ObservationFeatures(BaseModel):
 
 
 class HistoryFeatures(BaseModel):
-    """Trailing-window outcome statistics of the primary source per entity (e.g. per carrier).
+    """Trailing-window statistics of an outcome (or any measure) of the primary source per entity.
 
     One snapshot per data interval, stamped at the interval's start, computed only from events whose
-    *actual* time (event time + ``delay_column`` minutes) is strictly before that instant: share of
-    events delayed more than ``delayed_minutes``, mean delay, and count, for each window in days.
+    outcome was *known* strictly before that instant. An event's outcome is known at its event time plus
+    ``known_after_minutes``, plus the measure itself in minutes when ``measure_is_minutes_late`` (a
+    departure delay: the flight left that much later). Per window in days: the share of events whose
+    ``measure`` is above ``above``, its mean, and the event count, named
+    ``<entity>_<share_name>_<w>d``, ``<entity>_<mean_name>_<w>d``, ``<entity>_<count_name>_<w>d``.
+    Events without a measure (null) are left out.
     """
 
     name: str
     entity: str
     windows_days: list[int] = [7, 28]
-    delay_column: str
-    delayed_minutes: float = 15
+    measure: str
+    above: float
+    known_after_minutes: float = 0
+    measure_is_minutes_late: bool = False
+    share_name: str = "share_above"
+    mean_name: str = "mean"
+    count_name: str = "events"
     freshness_hours: float = 48
 
     def feature_names(self) -> list[str]:
         names = []
         for w in self.windows_days:
-            names += [f"{self.entity}_delayed_share_{w}d", f"{self.entity}_mean_delay_{w}d", f"{self.entity}_events_{w}d"]
+            names += [f"{self.entity}_{stat}_{w}d" for stat in (self.share_name, self.mean_name, self.count_name)]
         return names
 
 
@@ -254,6 +296,16 @@ class DriftPolicy(BaseModel):
         return self.overrides.get(feature, self.default)
 
 
+class DemoSpan(BaseModel):
+    """What ``make demo`` replays for this use case: the history ``first_day..last_day`` (the first model
+    trains on it), then ``live_days`` of live traffic, the drift-triggered retrain, ``after_days`` more."""
+
+    first_day: date
+    last_day: date
+    live_days: int = 7
+    after_days: int = 3
+
+
 class UseCase(BaseModel):
     """A whole use case: what arrives, how it is checked, and what the model may see."""
 
@@ -274,9 +326,18 @@ class UseCase(BaseModel):
     forbidden_inputs: list[str]
     """Columns that leak the outcome and must never be model inputs."""
     model_name: str
+    """Registered model name in MLflow (also names the prediction partitions and the drift experiment)."""
+    context_columns: list[str] = []
+    """Primary-source columns known before the event that travel beside the key into training sets,
+    batch predictions and the live-traffic log (e.g. the destination of a flight), for later analysis."""
+    slice_columns: list[str] = []
+    """Categorical columns whose holdout metrics are reported per value (``evaluation/slices_<column>.csv``)."""
+    replay_data: str | None = None
+    """Folder (relative to the project root) of the recorded data the ``replay`` source presents."""
     features: FeatureSet | None = None
     model: ModelSpec | None = None
     drift: DriftPolicy = DriftPolicy()
+    demo: DemoSpan | None = None
 
     @model_validator(mode="after")
     def _check(self) -> UseCase:
@@ -301,6 +362,40 @@ class UseCase(BaseModel):
                 raise ValueError(f"model inputs include forbidden columns: {sorted(inputs & set(self.forbidden_inputs))}")
             if not set(self.model.monotone_increasing) <= set(self.model.numeric):
                 raise ValueError("monotone_increasing inputs must be numeric inputs")
+        primary = {c.name for c in self.source(self.primary_source).columns}
+        for field, columns in (("known_before_event", self.known_before_event),
+                               ("context_columns", self.context_columns), ("slice_columns", self.slice_columns),
+                               ("label.column/when_null", self.label.outcome_columns)):
+            if unknown := [c for c in columns if c not in primary]:
+                raise ValueError(f"{field}: {unknown} are not columns of the primary source {self.primary_source!r}")
+        for field, columns in (("context_columns", self.context_columns), ("slice_columns", self.slice_columns)):
+            if late := [c for c in columns if c not in self.known_before_event]:
+                raise ValueError(f"{field}: {late} are not known before the event (known_before_event)")
+        if self.label.source != self.primary_source:
+            raise ValueError(f"label.source must be the primary source {self.primary_source!r}")
+        request = set(self.features.request_fields) if self.features else set()
+        for entity, key_columns in self.entities.items():
+            if unknown := [c for c in key_columns if self._dtype(c) is None]:
+                raise ValueError(f"entities.{entity}: {unknown} are not declared columns")
+            own_column = len(key_columns) == 1 and self._dtype(key_columns[0]) == "string"
+            if not own_column and (self._dtype(entity) is not None or entity in request):
+                raise ValueError(f"entities.{entity}: its join key is named after the entity ({entity!r}, a string), "
+                                 f"which clashes with a column of that name; name the entity differently")
+        if self.features is not None:
+            for hist in self.features.histories:
+                if hist.measure not in primary:
+                    raise ValueError(f"histories[{hist.name}].measure {hist.measure!r} is not a primary-source column")
+        if self.model is not None and self.features is not None:
+            fs = self.features
+            served = {*fs.request_schema, *(self.entity_key(e) for e in self.entities), "request__missing"}
+            for group in [*fs.observations, *fs.histories, *fs.attributes]:
+                served |= {group.name + "__missing"}
+                served |= set(group.feature_names() if isinstance(group, HistoryFeatures)
+                              else [getattr(group, "rename", {}).get(c, c) for c in group.columns])
+            for field in ("categorical", "numeric"):
+                if unserved := [c for c in getattr(self.model, field) if c not in served]:
+                    raise ValueError(f"model.{field}: {unserved} are not served by the feature set (a feature "
+                                     "view, request_schema, an entity key or a __missing flag)")
         leaking = set(self.known_before_event) & set(self.forbidden_inputs)
         if leaking:
             raise ValueError(f"columns both known-before-event and forbidden: {sorted(leaking)}")
@@ -313,9 +408,28 @@ class UseCase(BaseModel):
             raise KeyError(f"use case {self.name} has no source {name!r}") from None
 
     def entity_key(self, entity: str) -> str:
-        """The single join-key column of an entity (several key columns are joined into one, with '-')."""
+        """The entity's join-key column in the feature store, whose values are strings: the key column itself
+        for a single string column (``carrier``); else the entity's name, holding the key as a string
+        (``route`` = 'EWR-IAH', an integer ``half_hour`` = '17', a composite (1, 17) = '1-17')."""
         columns = self.entities[entity]
-        return columns[0] if len(columns) == 1 else entity
+        if len(columns) == 1 and self._dtype(columns[0]) == "string":
+            return columns[0]
+        return entity
+
+    def _dtype(self, column: str) -> str | None:
+        return next((c.dtype for s in self.sources for c in s.columns if c.name == column), None)
+
+    @property
+    def key(self) -> list[str]:
+        """The primary source's key: what identifies one event (live feedback joins outcomes by it)."""
+        return self.source(self.primary_source).key
+
+    def logged_columns(self) -> list[str]:
+        """Request fields kept beside the features in the live-traffic log and in batch predictions: the
+        key, the event time (and its minutes column) and the declared context columns."""
+        fs = self.features
+        time = [fs.event_time_column, fs.event_time_minutes_column] if fs else []
+        return [c for c in dict.fromkeys([*self.key, *time, *self.context_columns]) if c]
 
     def ordered_sources(self) -> list[Source]:
         """Sources in validation order: referenced (dimension) sources before those that reference them."""

@@ -87,7 +87,7 @@ def prepare(frame: pd.DataFrame, source: Source) -> pd.DataFrame:
     out = frame.copy()
     for column in source.columns:
         if column.dtype == "timestamp" and column.name in out.columns:
-            out[column.name] = parse_timestamps(out[column.name])
+            out[column.name] = parse_timestamps(out[column.name], column.timezone)
     return out
 
 

@@ -68,7 +68,7 @@ def test_runtime_image_holds_exactly_the_pins_cpu_torch_and_the_project(images):
     (["airflow", "scheduler"], {}, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"),
     (["airflow", "celery", "worker"], {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "postgresql://x@127.0.0.1:1/a",
                                        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor"}, "AIRFLOW__CELERY__BROKER_URL"),
-    (["bentoml", "serve", "airloop.serving.service:DelayService"], {"AIRLOOP_ENV": "production"},
+    (["bentoml", "serve", "airloop.serving.service:PredictionService"], {"AIRLOOP_ENV": "production"},
      "AIRLOOP_POSTGRES_DSN"),
     (["mlflow", "server"], {}, "MLFLOW_BACKEND_STORE_URI"),
 ])

@@ -120,13 +120,13 @@ def test_the_loop_runs_on_the_compose_stack(stack: Stack) -> None:
     request_ids, served = [], 0
     for start in range(0, len(events), 500):
         chunk = events.iloc[start:start + 500]
-        response = serving.post("/predict", json={"flights": request_rows(chunk, use_case.known_before_event)})
+        response = serving.post("/predict", json={"rows": request_rows(chunk, use_case.known_before_event)})
         assert response.status_code == 200, response.text[:500]
         body = response.json()
         assert body["model_version"] == result["version"]
         request_ids.append(body["request_id"])
         served += len(body["predictions"])
-    bad = serving.post("/predict", json={"flights": [{"year": 2013}]})
+    bad = serving.post("/predict", json={"rows": [{"year": 2013}]})
     assert bad.status_code == 400 and "month" in bad.text
 
     # 4. every served row lands in the PostgreSQL live log

@@ -57,7 +57,7 @@ def test_bentoml_build_without_docker_or_uv(tmp_path):
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     assert not (tmp_path / "uv-called").exists(), (tmp_path / "uv-called").read_text()
 
-    store = tmp_path / "bentoml" / "bentos" / "airloop_delay"
+    store = tmp_path / "bentoml" / "bentos" / "airloop_serving"
     (bento,) = [p for p in store.iterdir() if p.name != "latest"]
     assert (bento / "src" / "airloop" / "serving" / "service.py").read_bytes() == \
         (ROOT / "include" / "airloop" / "serving" / "service.py").read_bytes()
@@ -67,10 +67,10 @@ def test_bentoml_build_without_docker_or_uv(tmp_path):
     assert f"bentoml=={_bentoml_version()}" in requirements
     assert not [r for r in requirements if "nvidia" in r.lower() or "cuda" in r.lower()]
     info = yaml.safe_load((bento / "bento.yaml").read_text())
-    assert info["service"] == "airloop.serving.service:DelayService"
-    assert info["name"] == "airloop_delay"
+    assert info["service"] == "airloop.serving.service:PredictionService"
+    assert info["name"] == "airloop_serving"
 
-    listed = subprocess.run([bentoml, "list", "airloop_delay", "-o", "json"], env=env, capture_output=True,
+    listed = subprocess.run([bentoml, "list", "airloop_serving", "-o", "json"], env=env, capture_output=True,
                             text=True, timeout=120)
     assert bento.name in listed.stdout
 

@@ -69,7 +69,7 @@ def test_drift_in_served_traffic_retrains_and_the_service_follows_the_champion(j
     july = pd.concat([schedule(use_case, source, date(2013, 7, d)) for d in (1, 2, 3)], ignore_index=True)
 
     with local_service(free_port(), home / "serve.log") as client:
-        served = replay(client, july, use_case.known_before_event)
+        served = replay(client, july, use_case)
         assert served["errors"] == 0 and served["rows"] == len(july) and served["versions"] == ["1"]
         time.sleep(3)  # the live log flushes every 2 s
         # ground truth: the outcomes of July 1 (validated) joined to what was served, by flight key
@@ -107,5 +107,5 @@ def test_drift_in_served_traffic_retrains_and_the_service_follows_the_champion(j
         while served_version(client) != champion and time.monotonic() < deadline:
             time.sleep(0.5)
         assert served_version(client) == champion
-        again = replay(client, july.head(5), use_case.known_before_event)
+        again = replay(client, july.head(5), use_case)
         assert again["versions"] == [champion]

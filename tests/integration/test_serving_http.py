@@ -44,7 +44,7 @@ def server(serving_home):
            "AIRLOOP_SERVING_MAX_ROWS": "50"}
     bentoml = Path(sys.executable).with_name("bentoml")
     log = open(serving_home / f"serve-{port}.log", "wb")
-    process = subprocess.Popen([str(bentoml), "serve", "airloop.serving.service:DelayService", "--host", "127.0.0.1",
+    process = subprocess.Popen([str(bentoml), "serve", "airloop.serving.service:PredictionService", "--host", "127.0.0.1",
                                 "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
@@ -67,7 +67,7 @@ def server(serving_home):
 
 
 def predict(client, flights, **extra):
-    return client.post("/predict", json={"flights": flights, "as_of": AS_OF, **extra})
+    return client.post("/predict", json={"rows": flights, "as_of": AS_OF, **extra})
 
 
 VARIANTS = [ROW, {**ROW, "carrier": "AA", "flight": 100, "dest": "MIA"}, {**ROW, "tailnum": None},
@@ -148,7 +148,8 @@ def test_fast_path_equals_reference_path_exactly(in_process):
         assert [p["flags"] for p in answer["predictions"]] == features[flags].astype(int).to_dict("records")
         expected.append(features.assign(probability=scores["probability"].to_numpy(), label=scores["label"].to_numpy(),
                                         model_version="1", request_id=answer["request_id"], served_at=served,
-                                        **{c: frame[c].to_numpy() for c in ("year", "month", "day", "flight", "dest")}))
+                                        **{c: frame[c].array for c in use_case.logged_columns()
+                                           if c not in features.columns}))
     expected = pd.concat(expected, ignore_index=True)
     assert sorted(expected.columns) == sorted(logged.columns)
     pd.testing.assert_frame_equal(expected[list(logged.columns)], logged, check_exact=True)
@@ -195,15 +196,15 @@ def test_single_and_multi_row_and_bad_requests(server):
 
     missing = {k: v for k, v in ROW.items() if k != "carrier"}
     bad = {
-        "missing field": (client.post("/predict", json={"flights": [missing]}), "carrier"),
+        "missing field": (client.post("/predict", json={"rows": [missing]}), "carrier"),
         "wrong type": (predict(client, [{**ROW, "flight": "one"}]), "flight"),
         "unknown airport": (predict(client, [{**ROW, "origin": "XXX"}]), "origin"),
-        "empty list": (predict(client, []), "flights"),
-        "oversized list": (predict(client, [ROW] * 51), "flights"),
-        "malformed JSON": (client.post("/predict", content=b'{"flights": [', headers={"Content-Type": "application/json"}),
+        "empty list": (predict(client, []), "rows"),
+        "oversized list": (predict(client, [ROW] * 51), "rows"),
+        "malformed JSON": (client.post("/predict", content=b'{"rows": [', headers={"Content-Type": "application/json"}),
                            "JSON"),
         "wrong content type": (client.post("/predict", content=httpx.Client().build_request(
-            "POST", "http://x", json={"flights": [ROW]}).content, headers={"Content-Type": "text/plain"}), "Content-Type"),
+            "POST", "http://x", json={"rows": [ROW]}).content, headers={"Content-Type": "text/plain"}), "Content-Type"),
     }
     for case, (response, names) in bad.items():
         assert 400 <= response.status_code < 500, (case, response.status_code, response.text)
@@ -338,7 +339,7 @@ def test_a_fresh_deployment_serves_503_until_definitions_and_a_champion_exist(ch
     env = {**os.environ, "AIRLOOP_HOME": str(home), "AIRLOOP_SERVING_WATCH_SECONDS": "1"}
     log_path = home / "serve.log"
     process = subprocess.Popen([str(Path(sys.executable).with_name("bentoml")), "serve",
-                                "airloop.serving.service:DelayService", "--host", "127.0.0.1", "--port", str(port)],
+                                "airloop.serving.service:PredictionService", "--host", "127.0.0.1", "--port", str(port)],
                                env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
 

@@ -10,7 +10,7 @@ from pandas.testing import assert_frame_equal
 from airloop.features import (
     apply_defaults,
     day_features,
-    departures,
+    known_outcomes,
     entity_keys,
     event_times,
     history_input_days,
@@ -34,7 +34,7 @@ def flight(sched_utc: str, dep_delay: float | None, carrier="AA", origin="JFK", 
 
 def snapshot(rows, spec=CARRIER, as_of=MIDNIGHT):
     frame = pd.DataFrame(rows)
-    return history_snapshot(departures(frame, spec, UC), spec, UC, as_of).set_index(UC.entity_key(spec.entity))
+    return history_snapshot(known_outcomes(frame, spec, UC), spec, UC, as_of).set_index(UC.entity_key(spec.entity))
 
 
 def test_event_time_is_scheduled_departure():

@@ -9,6 +9,7 @@ from conftest import CORRUPTIONS
 from airloop.ingest import failure_message, ingest_day, summarize, validate_day
 from airloop.lake import Lake
 from airloop.settings import load_settings
+from airloop.resources import source_path
 from airloop.sources import make_source
 from airloop.usecases import load_use_case
 
@@ -18,7 +19,7 @@ UC = load_use_case("flights")
 def run(ds: str):
     settings = load_settings()
     lake = Lake(settings.lake)
-    source = make_source(settings.source.kind, settings.source.path)
+    source = make_source(settings.source.kind, source_path(settings, UC))
     return lake, ingest_day(UC, source, lake, date.fromisoformat(ds))
 
 

@@ -3,7 +3,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from airloop.resources import source_path
 from airloop.settings import PROJECT_ROOT, load_settings
+from airloop.usecases import load_use_case
 
 
 def test_embedded_defaults(monkeypatch, tmp_path):
@@ -13,7 +15,8 @@ def test_embedded_defaults(monkeypatch, tmp_path):
     assert settings.lake == tmp_path / "lake"
     assert settings.mlflow_tracking_uri == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
     assert settings.source.kind == "replay"
-    assert settings.source.path == PROJECT_ROOT / "include" / "data" / "nycflights13"
+    assert settings.source.path is None  # the use case's recorded data
+    assert source_path(settings, load_use_case("flights")) == PROJECT_ROOT / "include" / "data" / "nycflights13"
 
 
 def test_nested_environment_overrides(monkeypatch, tmp_path):

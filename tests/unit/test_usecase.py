@@ -49,3 +49,15 @@ def test_reference_to_undeclared_source():
     data["sources"][0]["references"] = [Reference(column="carrier", to_source="ghost", to_column="x").model_dump()]
     with pytest.raises(ValidationError, match="unknown source"):
         UseCase.model_validate(data)
+
+
+def test_an_integer_entity_named_like_its_column_is_refused_with_the_field():
+    import pytest
+    from pydantic import ValidationError
+
+    from airloop.usecases import load_use_case
+
+    grid = load_use_case("grid_peak").model_dump()
+    grid["entities"]["period"] = ["period"]
+    with pytest.raises(ValidationError, match=r"entities.period: its join key is named after the entity"):
+        type(load_use_case("grid_peak")).model_validate(grid)

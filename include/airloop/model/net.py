@@ -1,4 +1,4 @@
-"""A tabular network: embeddings for categorical inputs + scaled numeric inputs -> MLP -> delay logit.
+"""A tabular network: embeddings for categorical inputs + scaled numeric inputs -> MLP -> logit of the positive class.
 
 Inputs declared monotone (e.g. precipitation) bypass the MLP and add ``softplus(w) * x`` to the logit:
 their effect on the risk is non-decreasing by construction, whatever the training data.

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 
-class DelayModel(mlflow.pyfunc.PythonModel):
+class TabularModel(mlflow.pyfunc.PythonModel):
     """Input: a DataFrame with the preprocessor's input columns (extra columns are ignored).
     Output: DataFrame with ``probability`` and ``label`` (probability >= the model's threshold)."""
 
@@ -84,18 +84,18 @@ class RegisteredModel:
 
     @property
     def arrays(self) -> ArrayScorer:
-        """The model on arrays (built on first use: only pyfuncs logged with ``DelayModel`` have one)."""
+        """The model on arrays (built on first use: only pyfuncs logged with ``TabularModel`` have one)."""
         if self._arrays is None:
             self._arrays = ArrayScorer(self.model.unwrap_python_model())
         return self._arrays
 
 
 class ArrayScorer:
-    """``DelayModel.predict`` on arrays: ``Preprocessor.transform`` computed with numpy (vocabulary
+    """``TabularModel.predict`` on arrays: ``Preprocessor.transform`` computed with numpy (vocabulary
     lookups and standardization with the same operations in the same float64 precision), then the
     same network. Built once per loaded model: the per-call pandas work was ~2/3 of a single-row call."""
 
-    def __init__(self, model: DelayModel) -> None:
+    def __init__(self, model: TabularModel) -> None:
         pre = model.pre
         self.net, self.threshold = model.net, model.threshold
         self.categorical = list(pre.categorical)

@@ -58,10 +58,11 @@ def plan_days(
 def extract_days(days: list[str]) -> list[str]:
     """Extract each day into the raw zone; return the days (they feed the validation task)."""
     from airloop.ingest import extract_day
+    from airloop.resources import source_path
     from airloop.sources import make_source
 
     settings, use_case, lake = _runtime()
-    source = make_source(settings.source.kind, settings.source.path)
+    source = make_source(settings.source.kind, source_path(settings, use_case))
     for ds in days:
         extract_day(use_case, source, lake, date.fromisoformat(ds))
     return days
@@ -248,10 +249,11 @@ def plan_batch(params: dict[str, Any], interval_end: datetime | None) -> dict[st
 def batch_score(plan: dict[str, Any]) -> dict[str, Any]:
     """Score ``plan['day']`` with the champion as of ``plan['as_of']`` (see ``plan_batch``)."""
     from airloop.batch import score_day
+    from airloop.resources import source_path
     from airloop.sources import make_source
 
     settings, use_case, lake = _runtime()
-    source = make_source(settings.source.kind, settings.source.path)
+    source = make_source(settings.source.kind, source_path(settings, use_case))
     return score_day(settings, use_case, lake, source, date.fromisoformat(plan["day"]),
                      datetime.fromisoformat(plan["as_of"]), int(plan["chunk_rows"]))
 

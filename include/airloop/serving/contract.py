@@ -6,10 +6,11 @@ type and rules (allowed values, pattern, range); a violation is a 4xx naming the
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from airloop.usecase import UseCase
 
@@ -17,7 +18,7 @@ PY_TYPES: dict[str, Any] = {"int64": int, "float64": float, "string": str, "time
 
 
 def row_model(use_case: UseCase) -> type[BaseModel]:
-    """A pydantic model of one request row (e.g. one scheduled flight)."""
+    """A pydantic model of one request row (e.g. one scheduled flight), named after the use case."""
     source = use_case.source(use_case.primary_source)
     fields: dict[str, Any] = {}
     for name in use_case.known_before_event:
@@ -32,11 +33,25 @@ def row_model(use_case: UseCase) -> type[BaseModel]:
             constraints["le"] = column.max_value
         if column.clock_time:
             constraints["ge"], constraints["le"] = 0, 2400 if column.allow_2400 else 2359
+        if column.dtype == "timestamp":
+            kind = Annotated[kind, AfterValidator(_as_utc(column.timezone))]
         if column.max_null_share > 0:
             fields[name] = (Annotated[kind | None, Field(**constraints)], None)
         else:
             fields[name] = (Annotated[kind, Field(**constraints)], ...)
-    return create_model(f"{use_case.name.title()}Row", __config__=ConfigDict(extra="forbid", strict=False), **fields)
+    name = "".join(part.title() for part in use_case.name.split("_")) + "Row"
+    return create_model(name, __config__=ConfigDict(extra="forbid", strict=False), **fields)
+
+
+def _as_utc(naive_timezone: str | None) -> Any:
+    """A timestamp field's value as a UTC instant: a naive value is local time of the column's declared
+    timezone (UTC when none is declared), as ingestion reads the same column."""
+    zone = ZoneInfo(naive_timezone or "UTC")
+
+    def convert(value: datetime) -> datetime:
+        return (value if value.tzinfo else value.replace(tzinfo=zone)).astimezone(timezone.utc)
+
+    return convert
 
 
 class PredictionRow(BaseModel):

@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pandas as pd
 
+from airloop.usecase import UseCase
+
 logger = logging.getLogger(__name__)
 
 
@@ -28,7 +30,7 @@ def local_service(port: int, log_path: Path, env: dict[str, str] | None = None,
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [str(bentoml), "serve", "airloop.serving.service:DelayService", "--host", "127.0.0.1", "--port", str(port)],
+            [str(bentoml), "serve", "airloop.serving.service:PredictionService", "--host", "127.0.0.1", "--port", str(port)],
             env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
     try:
@@ -64,14 +66,20 @@ def request_rows(events: pd.DataFrame, fields: list[str]) -> list[dict[str, Any]
     return [{k: (None if pd.isna(v) else v) for k, v in row.items()} for row in out.to_dict("records")]
 
 
-def replay(client: httpx.Client, events: pd.DataFrame, fields: list[str], batch: int = 50) -> dict[str, Any]:
-    """Send ``events`` in time order, ``batch`` rows a request, each as of its latest departure time."""
-    ordered = events.sort_values(["time_hour", "minute"]).reset_index(drop=True)
+def replay(client: httpx.Client, events: pd.DataFrame, use_case: UseCase, batch: int = 50) -> dict[str, Any]:
+    """Send ``events`` (rows of the primary source) in time order, ``batch`` rows a request with the
+    fields known before the event, each request as of its latest event time."""
+    from airloop.features import event_times
+
+    times = event_times(events, use_case)
+    order = times.argsort(kind="stable").to_numpy()
+    ordered, times = events.iloc[order].reset_index(drop=True), times.iloc[order].reset_index(drop=True)
     served, errors, versions, positive = 0, 0, set(), 0
     for start in range(0, len(ordered), batch):
         chunk = ordered.iloc[start:start + batch]
-        as_of = (chunk["time_hour"] + pd.to_timedelta(chunk["minute"], unit="m")).max()
-        response = client.post("/predict", json={"flights": request_rows(chunk, fields), "as_of": as_of.isoformat()})
+        as_of = times.iloc[start:start + batch].max()
+        response = client.post("/predict", json={"rows": request_rows(chunk, use_case.known_before_event),
+                                                 "as_of": as_of.isoformat()})
         if response.status_code != 200:
             errors += 1
             logger.warning("replay request failed %s: %s", response.status_code, response.text[:300])
@@ -81,4 +89,4 @@ def replay(client: httpx.Client, events: pd.DataFrame, fields: list[str], batch:
         positive += sum(p["label"] for p in body["predictions"])
         versions.add(body["model_version"])
     return {"rows": served, "requests": -(-len(ordered) // batch), "errors": errors, "versions": sorted(versions),
-            "predicted_delay_rate": positive / served if served else 0.0}
+            "predicted_positive_rate": positive / served if served else 0.0}

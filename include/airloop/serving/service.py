@@ -1,6 +1,7 @@
 """The real-time prediction service (BentoML 1.4): Feast online features + the MLflow champion.
 
-``POST /predict`` takes ``{"flights": [...], "as_of": optional}``; each row is validated against the
+``POST /predict`` takes ``{"rows": [...], "as_of": optional}`` (one row per event of the use case: the
+schema's row type is named after it, e.g. ``FlightsRow``); each row is validated against the
 contract generated from the use-case declaration (a 4xx names the offending field). The service loads
 the ``champion`` at start-up (so ``/readyz`` answers only once a model is loaded), checks the alias every
 ``AIRLOOP_SERVING_WATCH_SECONDS`` and swaps in a new champion without failing requests: a request is
@@ -12,7 +13,7 @@ read, one request-time transform and one preprocessing pass for all of them, the
 through the network on their own, so a request's answer never depends on what it was batched with.
 Nothing waits for a batch to fill: a request alone is scored at once.
 
-Run: ``bentoml serve airloop.serving.service:DelayService --host 127.0.0.1 --port 3000`` (``make serve``).
+Run: ``bentoml serve airloop.serving.service:PredictionService --host 127.0.0.1 --port 3000`` (``make serve``).
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ SETTINGS = load_settings()
 USE_CASE = load_use_case(SETTINGS.use_case)
 Row = row_model(USE_CASE)
 GATHER_TURNS = 4  # event-loop turns a flush waits at most while requests keep arriving
-# Request fields the live log keeps beside the features: the event's key (live feedback joins outcomes by it)
-LOGGED_INPUTS = list(dict.fromkeys([*USE_CASE.source(USE_CASE.primary_source).key, "dest"]))
+# Request fields the live log keeps beside the features: the event's key (live feedback joins outcomes by
+# it), its event time (feedback selects a day's rows by it) and the declared context columns.
+LOGGED_INPUTS = USE_CASE.logged_columns()
 LOG_EVERY_SECONDS = 1.0  # served rows go to the live log in one frame a second (building one costs ~5 ms)
 
 
@@ -97,7 +99,7 @@ class Scorer:
     the socket and form the next batch. Served rows are logged in one frame per ``LOG_EVERY_SECONDS``.
     """
 
-    service: DelayService
+    service: PredictionService
     pending: list[Pending] = field(default_factory=list)
     unlogged: list[Scored] = field(default_factory=list)
     flush_scheduled: bool = False
@@ -169,7 +171,11 @@ def log_frame(scored: list[Scored]) -> Any:
     }
     for name in scored[0].inputs:
         if name not in columns:
-            values = np.array([v for s in scored for v in s.inputs[name]])
+            listed = [v for s in scored for v in s.inputs[name]]
+            if any(isinstance(v, datetime) for v in listed):  # (the contract made them UTC instants)
+                columns[name] = pd.to_datetime(listed, utc=True)
+                continue
+            values = np.array(listed)
             columns[name] = values.astype(object) if values.dtype.kind == "U" else values
     return pd.DataFrame(columns)
 
@@ -180,7 +186,7 @@ JSON = ContentType("application/json")  # a declared media type: BentoML otherwi
 
 
 @bentoml.service(
-    name="airloop_delay",
+    name="airloop_serving",
     traffic={"timeout": 10, "max_concurrency": 64},
     workers=1,
     http={"host": "127.0.0.1", "port": 3000},
@@ -190,7 +196,7 @@ JSON = ContentType("application/json")  # a declared media type: BentoML otherwi
     tracing={"excluded_urls": PREDICTION_ROUTES},
     logging={"access": {"skip_paths": PREDICTION_ROUTES}},
 )
-class DelayService:
+class PredictionService:
     def __init__(self) -> None:
         import mlflow
         import torch
@@ -284,7 +290,7 @@ class DelayService:
     @bentoml.api
     async def predict(
         self,
-        flights: Annotated[list[Row], Field(min_length=1, max_length=SETTINGS.serving_max_rows)],  # type: ignore[valid-type]
+        rows: Annotated[list[Row], Field(min_length=1, max_length=SETTINGS.serving_max_rows)],  # type: ignore[valid-type]
         ctx: bentoml.Context,
         as_of: datetime | None = None,
     ) -> Annotated[dict[str, Any], JSON]:
@@ -294,7 +300,7 @@ class DelayService:
         if not content_type.startswith("application/json"):
             raise InvalidArgument(f"Content-Type must be application/json, got {content_type or 'none'!r}")
         self._require_champion()
-        return await self.scorer.submit(flights, as_of)
+        return await self.scorer.submit(rows, as_of)
 
     @bentoml.api(batchable=True, max_batch_size=64, max_latency_ms=1000)
     async def predict_rows(self, rows: list[Row]) -> Annotated[list[dict[str, Any]], JSON]:  # type: ignore[valid-type]

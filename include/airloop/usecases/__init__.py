@@ -8,6 +8,7 @@ from airloop.usecase import UseCase
 
 _REGISTRY: dict[str, str] = {
     "flights": "airloop.usecases.flights",
+    "grid_peak": "airloop.usecases.grid_peak",
 }
 
 

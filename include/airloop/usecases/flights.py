@@ -18,10 +18,12 @@ from datetime import date
 from airloop.usecase import (
     AttributeFeatures,
     Column,
+    DemoSpan,
     FeatureSet,
     HistoryFeatures,
     Label,
     ModelSpec,
+    NullOutcome,
     ObservationFeatures,
     Reference,
     RowCountRule,
@@ -208,8 +210,10 @@ FEATURES = FeatureSet(
     ],
     histories=[
         # How late has this carrier / this route been lately? Only flights that already departed count.
-        HistoryFeatures(name="carrier_history", entity="carrier", delay_column="dep_delay"),
-        HistoryFeatures(name="route_history", entity="route", delay_column="dep_delay"),
+        # A departure delay is known once the flight left: scheduled time + the delay itself.
+        *[HistoryFeatures(name=f"{entity}_history", entity=entity, measure="dep_delay", above=15,
+                          measure_is_minutes_late=True, share_name="delayed_share", mean_name="mean_delay")
+          for entity in ("carrier", "route")],
     ],
     attributes=[
         # The aircraft: build year (age is computed at request time), size, engines.
@@ -280,10 +284,13 @@ USE_CASE = UseCase(
         name="is_delayed",
         source="flights",
         definition="arr_delay > 15 min; cancelled (dep_time null) and diverted (no arr_delay) count as delayed",
-        delay_column="arr_delay",
-        threshold_minutes=15,
-        cancelled_when_null="dep_time",
-        positive_statuses=["delayed", "cancelled", "diverted"],
+        column="arr_delay",
+        rule="above",
+        threshold=15,
+        positive_status="delayed",
+        negative_status="on_time",
+        when_null=[NullOutcome(status="cancelled", column="dep_time", positive=True),
+                   NullOutcome(status="diverted", column="arr_delay", positive=True)],
     ),
     known_before_event=[
         "year", "month", "day", "sched_dep_time", "sched_arr_time", "carrier", "flight", "tailnum",
@@ -291,6 +298,11 @@ USE_CASE = UseCase(
     ],
     forbidden_inputs=["dep_time", "dep_delay", "arr_time", "arr_delay", "air_time"],
     model_name="flight_delay",
+    context_columns=["dest", "tailnum"],
+    slice_columns=["origin", "carrier"],
+    replay_data="include/data/nycflights13",
     features=FEATURES,
     model=MODEL,
+    # make demo: train on the first half of 2013, then a week of July traffic (summer drift), 3 more days.
+    demo=DemoSpan(first_day=date(2013, 1, 1), last_day=date(2013, 6, 30), live_days=7, after_days=3),
 )
