@@ -29,11 +29,12 @@ endif
 DEMO_ARGS := $(if $(DEMO_FIRST),--first-day $(DEMO_FIRST)) $(if $(DEMO_LAST),--last-day $(DEMO_LAST)) \
 	$(if $(DEMO_LIVE_DAYS),--live-days $(DEMO_LIVE_DAYS)) $(if $(DEMO_AFTER_DAYS),--after-days $(DEMO_AFTER_DAYS))
 
-.PHONY: help setup demo test bench airflow serve mlflow bento clean feast-plan feast-apply \
+.PHONY: help setup demo test lint bench airflow serve mlflow bento clean feast-plan feast-apply \
 	images images-clean compose-test compose-up compose-down bench-containers
 
 help:
 	@echo "make setup    create .venv, install pinned requirements, generate secrets, migrate the Airflow DB"
+	@echo "make lint     ruff check + ruff format --check + mypy on the typed core (run by .ci/run)"
 	@echo "make demo     the whole loop (flights: ingest 2013-01..06, train, serve July, drift -> retrain, batch);"
 	@echo "              make demo USE_CASE=grid_peak runs the second use case"
 	@echo "make test     run the test suite (real Airflow, GX; PostgreSQL/Redis tests use the local services)"
@@ -59,7 +60,7 @@ $(INSTALLED): requirements.txt pyproject.toml
 	@rm -f $(VENV)/.installed-* && touch $@
 
 $(AIRFLOW_HOME)/secrets.env:
-	$(PYTHON) $(ROOT)/include/airloop/bootstrap.py
+	$(PYTHON) $(ROOT)/include/airloop_tools/bootstrap.py
 
 $(DB_READY): $(INSTALLED) $(AIRFLOW_HOME)/secrets.env
 	airflow db migrate > $(AIRFLOW_HOME)/db-migrate.log 2>&1 || (tail -20 $(AIRFLOW_HOME)/db-migrate.log; exit 1)
@@ -70,6 +71,18 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/compose $(PYTEST_ARGS)
+
+# Dev tools (ruff) live in requirements-dev.txt, outside the lock the images install; mypy is in the lock.
+DEV_INSTALLED := $(VENV)/.dev-installed-$(shell cat requirements-dev.txt 2>/dev/null | sha1sum | cut -c1-12)
+$(DEV_INSTALLED): $(INSTALLED)
+	$(PY) -m pip install -q -r requirements-dev.txt
+	@rm -f $(VENV)/.dev-installed-* && touch $@
+
+LINT_PATHS := include dags plugins tests bench docker
+lint: $(DEV_INSTALLED)
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy
 
 bench: setup
 	$(PY) bench/run_all.py

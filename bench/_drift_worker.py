@@ -105,14 +105,20 @@ def run_engine(args: dict) -> dict:
     t1 = time.perf_counter()
     chunk = args.get("chunk") or len(window)
     for start in range(0, len(window), chunk):
-        engine.update({name: window[start:start + chunk, j] for j, name in enumerate(names)})
+        engine.update({name: window[start : start + chunk, j] for j, name in enumerate(names)})
     results = engine.evaluate(policy)
     timing = elapsed(t0, c0)
     by_name = {r.feature: r for r in results}
-    return {**timing, "prepare_s": t1 - t0, "base": base,
-            "d": [by_name[n].statistic for n in names], "p": [by_name[n].p_value for n in names],
-            "psi": [by_name[n].psi for n in names], "status": [by_name[n].status for n in names],
-            "reference_rows": engine.numeric[names[0]].reference.rows}
+    return {
+        **timing,
+        "prepare_s": t1 - t0,
+        "base": base,
+        "d": [by_name[n].statistic for n in names],
+        "p": [by_name[n].p_value for n in names],
+        "psi": [by_name[n].psi for n in names],
+        "status": [by_name[n].status for n in names],
+        "reference_rows": engine.numeric[names[0]].reference.rows,
+    }
 
 
 def run_naive(args: dict) -> dict:
@@ -168,15 +174,17 @@ def run_evidently_stattests(args: dict) -> dict:
 
 
 def run_evidently_report(args: dict) -> dict:
-    from evidently import Dataset, DataDefinition, Report
+    from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
     current, reference, names, rows = evidently_frames(args)
     definition = DataDefinition(numerical_columns=names)
     base = reset_peak()
     t0, c0 = time.perf_counter(), time.process_time()
-    cur, ref = Dataset.from_pandas(current, data_definition=definition), Dataset.from_pandas(
-        reference, data_definition=definition)
+    cur, ref = (
+        Dataset.from_pandas(current, data_definition=definition),
+        Dataset.from_pandas(reference, data_definition=definition),
+    )
     for method in ("ks", "psi"):
         Report([DataDriftPreset(method=method)]).run(cur, ref)
     return {**elapsed(t0, c0), "base": base, "rows": rows}
@@ -214,14 +222,23 @@ def run_stream(args: dict) -> dict:
     out = {"rows": rows}
     if engine is not None:
         results = {r.feature: r for r in engine.evaluate(DriftPolicy())}
-        out |= {"d": [results[n].statistic for n in names], "psi": [results[n].psi for n in names],
-                "reference_rows": engine.numeric[names[0]].reference.rows}
+        out |= {
+            "d": [results[n].statistic for n in names],
+            "psi": [results[n].psi for n in names],
+            "reference_rows": engine.numeric[names[0]].reference.rows,
+        }
     pool.shutdown()
     return {**elapsed(t0, c0), "base": base, **out}
 
 
-METHODS = {"floor": run_floor, "engine": run_engine, "naive": run_naive, "stream": run_stream,
-           "evidently_stattests": run_evidently_stattests, "evidently_report": run_evidently_report}
+METHODS = {
+    "floor": run_floor,
+    "engine": run_engine,
+    "naive": run_naive,
+    "stream": run_stream,
+    "evidently_stattests": run_evidently_stattests,
+    "evidently_report": run_evidently_report,
+}
 
 
 def main() -> None:

@@ -17,5 +17,7 @@ def machine() -> str:
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    libs = ", ".join(f"{p} {version(p)}" for p in ("apache-airflow", "great-expectations", "pandas", "pyarrow"))
+    libs = ", ".join(
+        f"{p} {version(p)}" for p in ("apache-airflow", "great-expectations", "pandas", "pyarrow")
+    )
     return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}; {libs}"

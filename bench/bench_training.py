@@ -60,10 +60,19 @@ def prepare(first: str, holdout_end: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for name in ("train", "holdout"):
         lake.read_dataset("training", f"{window.key}/{name}").to_parquet(out / f"{name}.parquet", index=False)
-    (out / "spec.json").write_text(json.dumps({
-        "categorical": spec.categorical, "numeric": spec.numeric, "monotone": spec.monotone_increasing,
-        "hyperparameters": spec.hyperparameters, "label": use_case.label.name,
-        "validation_fraction": spec.validation_fraction, **built}))
+    (out / "spec.json").write_text(
+        json.dumps(
+            {
+                "categorical": spec.categorical,
+                "numeric": spec.numeric,
+                "monotone": spec.monotone_increasing,
+                "hyperparameters": spec.hyperparameters,
+                "label": use_case.label.name,
+                "validation_fraction": spec.validation_fraction,
+                **built,
+            }
+        )
+    )
     return out
 
 
@@ -83,11 +92,23 @@ def run(folder: Path, devices: list[str], baseline: bool) -> dict:
     for device in devices:
         if device == "cuda" and not torch.cuda.is_available():
             continue
-        model = train(fit, valid, spec["label"], spec["categorical"], spec["numeric"], spec["monotone"],
-                      spec["hyperparameters"], device=device)
+        model = train(
+            fit,
+            valid,
+            spec["label"],
+            spec["categorical"],
+            spec["numeric"],
+            spec["monotone"],
+            spec["hyperparameters"],
+            device=device,
+        )
         name = f"torch ({device}{', ' + torch.cuda.get_device_name() if device == 'cuda' else ''})"
-        rows[name] = {"seconds": model.seconds, "samples_per_s": model.samples_per_second,
-                      "epochs": len(model.history), **scores(y, model.predict_proba(holdout))}
+        rows[name] = {
+            "seconds": model.seconds,
+            "samples_per_s": model.samples_per_second,
+            "epochs": len(model.history),
+            **scores(y, model.predict_proba(holdout)),
+        }
     if baseline:
         from airloop.model.baseline import Baseline
         from airloop.model.preprocess import Preprocessor
@@ -96,10 +117,19 @@ def run(folder: Path, devices: list[str], baseline: bool) -> dict:
         pre = Preprocessor(spec["categorical"], spec["numeric"], spec["monotone"]).fit(fit)
         base = Baseline(pre).fit(fit, spec["label"])
         seconds = time.perf_counter() - t0
-        rows["baseline (HistGradientBoosting, cpu)"] = {"seconds": seconds, "samples_per_s": len(fit) / seconds,
-                                                        "epochs": 0, **scores(y, base.predict_proba(holdout))}
-    return {"train_rows": len(fit), "valid_rows": len(valid), "holdout_rows": len(holdout),
-            "retrieval_s": spec.get("retrieval_s"), "rows": rows}
+        rows["baseline (HistGradientBoosting, cpu)"] = {
+            "seconds": seconds,
+            "samples_per_s": len(fit) / seconds,
+            "epochs": 0,
+            **scores(y, base.predict_proba(holdout)),
+        }
+    return {
+        "train_rows": len(fit),
+        "valid_rows": len(valid),
+        "holdout_rows": len(holdout),
+        "retrieval_s": spec.get("retrieval_s"),
+        "rows": rows,
+    }
 
 
 def main() -> None:
@@ -120,24 +150,38 @@ def main() -> None:
         from _machine import machine
 
         where = machine()
-    except Exception:  # on the GPU machine only torch/pandas are there
+    except ImportError:  # on the GPU machine only torch/pandas are there (PackageNotFoundError is one)
         import platform
 
         where = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-    print(f"## Training: train {result['train_rows']:,} + validation {result['valid_rows']:,} rows "
-          f"(Jan-May 2013), holdout {result['holdout_rows']:,} rows (June)\n")
-    print(f"Machine: {where}" + (f"; Feast retrieval of the training set {result['retrieval_s']:.1f} s"
-                                 if result.get("retrieval_s") else "") + "\n")
+    print(
+        f"## Training: train {result['train_rows']:,} + validation {result['valid_rows']:,} rows "
+        f"(Jan-May 2013), holdout {result['holdout_rows']:,} rows (June)\n"
+    )
+    print(
+        f"Machine: {where}"
+        + (
+            f"; Feast retrieval of the training set {result['retrieval_s']:.1f} s"
+            if result.get("retrieval_s")
+            else ""
+        )
+        + "\n"
+    )
     print("| model | train s | samples/s | epochs | ROC AUC | PR AUC | log loss | Brier |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in result["rows"].items():
-        print(f"| {name} | {r['seconds']:.1f} | {r['samples_per_s']:,.0f} | {r['epochs']} | {r['roc_auc']:.4f} | "
-              f"{r['pr_auc']:.4f} | {r['log_loss']:.4f} | {r['brier']:.4f} |")
+        print(
+            f"| {name} | {r['seconds']:.1f} | {r['samples_per_s']:,.0f} | {r['epochs']} "
+            f"| {r['roc_auc']:.4f} | {r['pr_auc']:.4f} | {r['log_loss']:.4f} | {r['brier']:.4f} |"
+        )
     torch_auc = [r["roc_auc"] for n, r in result["rows"].items() if n.startswith("torch (cpu")]
     base_auc = [r["roc_auc"] for n, r in result["rows"].items() if n.startswith("baseline")]
     if torch_auc and base_auc:
         gap = torch_auc[0] - base_auc[0]
-        print(f"\ntorch - baseline ROC AUC = {gap:+.4f} (target >= -0.01: {'met' if gap >= -0.01 else 'NOT met'})")
+        print(
+            f"\ntorch - baseline ROC AUC = {gap:+.4f} "
+            f"(target >= -0.01: {'met' if gap >= -0.01 else 'NOT met'})"
+        )
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     (out / "training.json").write_text(json.dumps(result, indent=2, default=str))

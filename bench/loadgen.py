@@ -17,7 +17,9 @@ import time
 from collections.abc import Awaitable, Callable
 
 
-async def main(url: str, bodies: list[dict], concurrency: int, seconds: float, client: str = "aiohttp") -> dict:
+async def main(
+    url: str, bodies: list[dict], concurrency: int, seconds: float, client: str = "aiohttp"
+) -> dict:
     latencies: list[float] = []
     rows = errors = 0
     payloads = [json.dumps(b).encode() for b in bodies]
@@ -49,13 +51,16 @@ async def main(url: str, bodies: list[dict], concurrency: int, seconds: float, c
         import aiohttp
 
         connector = aiohttp.TCPConnector(limit=concurrency)
-        async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+        async with aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=30)
+        ) as session:
+
             async def post(body: bytes) -> bool:
                 try:
                     async with session.post(url, data=body, headers=headers) as r:
                         await r.read()
                         return r.status == 200
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                except (TimeoutError, aiohttp.ClientError):
                     return False
 
             elapsed = await run(post)
@@ -63,6 +68,7 @@ async def main(url: str, bodies: list[dict], concurrency: int, seconds: float, c
         import httpx
 
         async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=concurrency)) as session:
+
             async def post(body: bytes) -> bool:  # type: ignore[misc]
                 try:
                     return (await session.post(url, content=body, headers=headers)).status_code == 200
@@ -77,8 +83,15 @@ async def main(url: str, bodies: list[dict], concurrency: int, seconds: float, c
     def q(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(p * (len(latencies) - 1)))] * 1000 if latencies else 0.0
 
-    return {"requests": len(latencies), "errors": errors, "rows_per_s": rows / elapsed, "p50_ms": q(0.5),
-            "p95_ms": q(0.95), "p99_ms": q(0.99), "client": client}
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "rows_per_s": rows / elapsed,
+        "p50_ms": q(0.5),
+        "p95_ms": q(0.95),
+        "p99_ms": q(0.99),
+        "client": client,
+    }
 
 
 if __name__ == "__main__":

@@ -41,9 +41,13 @@ POLICY, POLL_SECONDS = drift_policy()
     doc_md=__doc__,
 )
 def drift_monitor() -> None:
-    window = LiveRowsSensor(task_id="wait_for_live_rows", new_rows=POLICY.new_rows,
-                            max_wait=timedelta(minutes=POLICY.max_wait_minutes), poll_seconds=POLL_SECONDS,
-                            timeout=timedelta(minutes=POLICY.max_wait_minutes + 60).total_seconds())
+    window = LiveRowsSensor(
+        task_id="wait_for_live_rows",
+        new_rows=POLICY.new_rows,
+        max_wait=timedelta(minutes=POLICY.max_wait_minutes),
+        poll_seconds=POLL_SECONDS,
+        timeout=timedelta(minutes=POLICY.max_wait_minutes + 60).total_seconds(),
+    )
 
     @task.branch
     def retrain_or_not(retrain: bool) -> str:
@@ -56,13 +60,21 @@ def drift_monitor() -> None:
         at parse time would cost this file ~0.5 s."""
         from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 
-        TriggerDagRunOperator(task_id="trigger_retrain", trigger_dag_id="train_model", conf=conf,
-                              trigger_run_id=f"drift__{context['run_id']}", skip_when_already_exists=True
-                              ).execute(context)
+        TriggerDagRunOperator(
+            task_id="trigger_retrain",
+            trigger_dag_id="train_model",
+            conf=conf,
+            trigger_run_id=f"drift__{context['run_id']}",
+            skip_when_already_exists=True,
+        ).execute(context)
 
-    checked = library_task("check_drift", "check_drift", multiple_outputs=True, window=window.output,
-                           run_id="{{ run_id }}")
-    retrain_or_not(checked["retrain"]) >> [trigger_retrain(checked["conf"]), EmptyOperator(task_id="no_retrain")]
+    checked = library_task(
+        "check_drift", "check_drift", multiple_outputs=True, window=window.output, run_id="{{ run_id }}"
+    )
+    retrain_or_not(checked["retrain"]) >> [
+        trigger_retrain(checked["conf"]),
+        EmptyOperator(task_id="no_retrain"),
+    ]
 
 
 drift_monitor()

@@ -34,10 +34,12 @@ CALENDAR = use_case_calendar()
     tags=["airloop", "training", CALENDAR.use_case],
     doc_md=__doc__,
     params={
-        "holdout_end": Param(None, type=["null", "string"], format="date", description="window end (exclusive)"),
+        "holdout_end": Param(
+            None, type=["null", "string"], format="date", description="window end (exclusive)"
+        ),
         "train_days": Param(None, type=["null", "integer"], minimum=1),
         "holdout_days": Param(None, type=["null", "integer"], minimum=1),
-        "hyperparameters": Param({}, type="object", description="overrides, e.g. {\"epochs\": 5}"),
+        "hyperparameters": Param({}, type="object", description='overrides, e.g. {"epochs": 5}'),
         "require_approval": Param(False, type="boolean", description="ask a human before promoting"),
         "reason": Param(None, type=["null", "string"]),
         "drift_evidence": Param({}, type="object"),
@@ -56,9 +58,13 @@ def train_model() -> None:
         return "approve" if plan["require_approval"] and verdict["promote"] else "promote"
 
     # Unanswered within 2 hours: the task fails and the champion stays (re-run `approve` to ask again).
-    approve = ApprovalOperator(task_id="approve", subject="Promote the new flight_delay challenger?",
-                               body="Gate verdict: {{ ti.xcom_pull(task_ids='evaluate')['reason'] }}",
-                               response_timeout=timedelta(hours=2), execution_timeout=timedelta(minutes=10))
+    approve = ApprovalOperator(
+        task_id="approve",
+        subject="Promote the new flight_delay challenger?",
+        body="Gate verdict: {{ ti.xcom_pull(task_ids='evaluate')['reason'] }}",
+        response_timeout=timedelta(hours=2),
+        execution_timeout=timedelta(minutes=10),
+    )
 
     @task(trigger_rule="none_failed_min_one_success")
     def promote(plan: dict, verdict: dict) -> dict:

@@ -24,7 +24,7 @@ def command() -> list[str]:
         argv = [a.decode() for a in f.read().split(b"\0") if a]
     for i, arg in enumerate(argv):  # tini -- /opt/airloop/docker/entrypoint.sh CMD...
         if arg.endswith("entrypoint.sh"):
-            return argv[i + 1:]
+            return argv[i + 1 :]
     return argv
 
 
@@ -44,7 +44,8 @@ def http_ok(port: str, path: str) -> bool:
 
 
 def airflow_hostname() -> str:
-    """The host name Airflow records for its jobs (``airflow.utils.net.getfqdn``, without importing Airflow)."""
+    """The host name Airflow records for its jobs (``airflow.utils.net.getfqdn``, without importing
+    Airflow)."""
     name = socket.gethostname()
     try:
         addresses = socket.getaddrinfo(name, None, 0, socket.SOCK_DGRAM, 0, socket.AI_CANONNAME)
@@ -64,7 +65,9 @@ def job_alive(job_type: str) -> bool:
     with psycopg.connect("postgresql://" + url.split("://", 1)[1], connect_timeout=5) as conn:
         row = conn.execute(
             "SELECT count(*) FROM job WHERE job_type = %s AND state = 'running' AND hostname = %s"
-            " AND latest_heartbeat > now() - interval '60 seconds'", (job_type, airflow_hostname())).fetchone()
+            " AND latest_heartbeat > now() - interval '60 seconds'",
+            (job_type, airflow_hostname()),
+        ).fetchone()
     return bool(row and row[0])
 
 
@@ -73,7 +76,11 @@ def main() -> int:
     name = os.path.basename(argv[0]) if argv else ""
     sub = argv[1] if len(argv) > 1 else ""
     if name == "airflow" and sub == "api-server":
-        return 0 if http_ok(option(argv, ("--port", "-p"), "AIRFLOW__API__PORT", "8080"), "/api/v2/monitor/health") else 1
+        return (
+            0
+            if http_ok(option(argv, ("--port", "-p"), "AIRFLOW__API__PORT", "8080"), "/api/v2/monitor/health")
+            else 1
+        )
     if name == "airflow" and sub in JOB_TYPES:
         return 0 if job_alive(JOB_TYPES[sub]) else 1
     if name == "airflow" and sub == "celery":

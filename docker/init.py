@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from airloop.bootstrap import SECRET_VARS, ensure_state
+from airloop_tools.bootstrap import SECRET_VARS, ensure_state
 
 logger = logging.getLogger("airloop.init")
 
@@ -50,8 +50,12 @@ def main() -> int:
     folder = Path(os.environ.get("AIRLOOP_SECRETS_DIR", "/opt/airflow/secrets"))
     values = ensure_state(folder, os.environ.get("AIRLOOP_ADMIN_PASSWORD") or None)
     given = [name for name in SECRET_VARS if os.environ.get(name)]
-    logger.info("secrets in %s (%d given as variables, %d generated once)", folder, len(given),
-                len(values) - len(given))
+    logger.info(
+        "secrets in %s (%d given as variables, %d generated once)",
+        folder,
+        len(given),
+        len(values) - len(given),
+    )
     env = {**os.environ, **{k: v for k, v in values.items() if not os.environ.get(k)}}
     subprocess.run(["airflow", "db", "migrate"], check=True, env=env)
     users = json.loads((folder / "simple_auth_manager_passwords.json").read_text())

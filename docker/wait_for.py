@@ -44,8 +44,11 @@ def required(kind: str) -> list[str]:
     if kind.startswith("airflow-") and kind != "airflow-db":
         needs += ["AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY"]
         if os.environ.get("AIRFLOW__CORE__EXECUTOR", "") == "CeleryExecutor":
-            needs += ["AIRFLOW__CELERY__BROKER_URL", "AIRFLOW__CELERY__RESULT_BACKEND",
-                      "AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]
+            needs += [
+                "AIRFLOW__CELERY__BROKER_URL",
+                "AIRFLOW__CELERY__RESULT_BACKEND",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+            ]
     if kind in ("mlflow", "init"):
         needs.append("MLFLOW_BACKEND_STORE_URI")
     return [name for name in needs if not os.environ.get(name)]
@@ -75,6 +78,7 @@ def _postgres(url: str) -> Callable[[], None]:
         except psycopg.OperationalError as exc:
             if "does not exist" not in str(exc):  # the server answers; the init job creates databases
                 raise
+
     return probe
 
 
@@ -86,6 +90,7 @@ def _redis(url: str) -> Callable[[], None]:
             reply = s.recv(64)
         if not (reply.startswith(b"+PONG") or reply.startswith(b"-NOAUTH")):
             raise ConnectionError(f"unexpected reply {reply!r}")
+
     return probe
 
 
@@ -94,6 +99,7 @@ def _http(url: str) -> Callable[[], None]:
         with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=3) as response:
             if response.status != 200:
                 raise ConnectionError(f"HTTP {response.status}")
+
     return probe
 
 

@@ -26,9 +26,13 @@ from airloop.settings import load_settings
 
 
 def task_environment(environ: dict[str, str]) -> dict[str, str]:
-    """The worker's Airloop settings for the container, minus the runner's own (the body runs locally there)."""
-    env = {k: v for k, v in environ.items()
-           if k.startswith("AIRLOOP_") and not k.startswith("AIRLOOP_DOCKER__") and k != "AIRLOOP_TASK_KWARGS"}
+    """The worker's Airloop settings for the container, minus the runner's own (the body runs locally
+    there)."""
+    env = {
+        k: v
+        for k, v in environ.items()
+        if k.startswith("AIRLOOP_") and not k.startswith("AIRLOOP_DOCKER__") and k != "AIRLOOP_TASK_KWARGS"
+    }
     env["AIRLOOP_TASK_RUNNER"] = "local"
     return env
 
@@ -38,7 +42,7 @@ def parse_result(lines: list[str] | str | None) -> Any:
     for line in reversed([lines] if isinstance(lines, str) else lines or []):
         text = line.strip()
         if text.startswith(RESULT_PREFIX):
-            return json.loads(text[len(RESULT_PREFIX):])
+            return json.loads(text[len(RESULT_PREFIX) :])
     raise AirflowFailException("the task container exited 0 without an AIRLOOP_RESULT line")
 
 
@@ -67,8 +71,13 @@ class AirloopDockerOperator(DockerOperator):
             kind = "bind" if runner.lake_volume.startswith("/") else "volume"
             self.mounts = [Mount(target=str(settings.lake), source=runner.lake_volume, type=kind)]
         ti = context["ti"]
-        self.labels = {"airloop.body": self.body, "airloop.dag_id": ti.dag_id, "airloop.task_id": ti.task_id,
-                       "airloop.run_id": ti.run_id, "airloop.try_number": str(ti.try_number)}
+        self.labels = {
+            "airloop.body": self.body,
+            "airloop.dag_id": ti.dag_id,
+            "airloop.task_id": ti.task_id,
+            "airloop.run_id": ti.run_id,
+            "airloop.try_number": str(ti.try_number),
+        }
         self.environment = {**(self.environment or {}), "AIRLOOP_TASK_KWARGS": json.dumps(self.call_kwargs)}
         self._private_environment = task_environment(dict(os.environ))
         try:
@@ -76,7 +85,9 @@ class AirloopDockerOperator(DockerOperator):
         except DockerContainerFailedException as exc:
             status = re.search(r"'StatusCode': (\d+)", str(exc))
             if status and int(status.group(1)) == EXIT_FAIL:
-                raise AirflowFailException(f"{self.body} failed (no retry): see the container's output above") from exc
+                raise AirflowFailException(
+                    f"{self.body} failed (no retry): see the container's output above"
+                ) from exc
             raise
         from task_runner import set_outlet_extra
 

@@ -42,8 +42,10 @@ class LiveRowsSensor(BaseSensorOperator):
         started = context["ti"].start_date or datetime.now().astimezone()
         deadline = (started + self.max_wait).isoformat()
         self.log.info("waiting for %s new live rows since %s (until %s)", self.new_rows, after_text, deadline)
-        self.defer(trigger=LiveRowsTrigger(after_text, int(self.new_rows), deadline, self.poll_seconds),
-                   method_name="execute_complete")
+        self.defer(
+            trigger=LiveRowsTrigger(after_text, int(self.new_rows), deadline, self.poll_seconds),
+            method_name="execute_complete",
+        )
         return None
 
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any] | None:

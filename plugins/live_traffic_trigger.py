@@ -16,10 +16,12 @@ def pending(after: str | None) -> dict[str, Any] | None:
     import pandas as pd
 
     from airloop.drift.monitor import pending_window
-    from airloop.serving.livelog import live_store
+    from airloop.livelog import live_store
     from airloop.settings import load_settings
 
-    window = pending_window(live_store(load_settings()), None if after is None else pd.Timestamp(after).to_pydatetime())
+    window = pending_window(
+        live_store(load_settings()), None if after is None else pd.Timestamp(after).to_pydatetime()
+    )
     return None if window is None else window.as_dict()
 
 
@@ -30,9 +32,15 @@ class LiveRowsTrigger(BaseTrigger):
         self.deadline, self.poll_seconds = deadline, poll_seconds
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return ("live_traffic_trigger.LiveRowsTrigger", {"after": self.after,
-                                                 "new_rows": self.new_rows, "deadline": self.deadline,
-                                                 "poll_seconds": self.poll_seconds})
+        return (
+            "live_traffic_trigger.LiveRowsTrigger",
+            {
+                "after": self.after,
+                "new_rows": self.new_rows,
+                "deadline": self.deadline,
+                "poll_seconds": self.poll_seconds,
+            },
+        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         deadline = datetime.fromisoformat(self.deadline)
@@ -45,6 +53,11 @@ class LiveRowsTrigger(BaseTrigger):
             if datetime.now(deadline.tzinfo) >= deadline:  # the wait's own clock, not data logic
                 yield TriggerEvent({"status": "max_wait", "window": window})
                 return
-            self.log.info("%d of %d new live rows since %s; polling again in %ss", rows, self.new_rows, self.after,
-                          self.poll_seconds)
+            self.log.info(
+                "%d of %d new live rows since %s; polling again in %ss",
+                rows,
+                self.new_rows,
+                self.after,
+                self.poll_seconds,
+            )
             await asyncio.sleep(self.poll_seconds)

@@ -6,7 +6,8 @@
 ``airloop-task <body>`` in the runtime image with the worker's ``AIRLOOP_*`` settings as environment and the
 lake mounted. The DAG files are the same in both modes. Keyword arguments are JSON values or XComArgs of
 upstream tasks; the result is the task's XCom either way; an ``AirflowSkipException`` skips and an
-``AirflowFailException`` fails without retry in both modes (exit statuses in ``airloop.orchestration.run_task``).
+``AirflowFailException`` fails without retry in both modes (exit statuses in
+``airloop.orchestration.run_task``).
 """
 
 from __future__ import annotations
@@ -35,13 +36,27 @@ def set_outlet_extra(task: Any, outlet_events: Any, result: Any) -> None:
         outlet_events[outlet].extra = result
 
 
-def library_task(task_id: str, body: str, *, outlets: list[Any] | None = None, multiple_outputs: bool = False,
-                 **kwargs: Any) -> Any:
+def library_task(
+    task_id: str,
+    body: str,
+    *,
+    outlets: list[Any] | None = None,
+    multiple_outputs: bool = False,
+    **kwargs: Any,
+) -> Any:
     """One task running ``airloop.orchestration.tasks.<body>(**kwargs)``; returns its output (XComArg)."""
     settings = load_settings()  # environment only: which runner, which image (no I/O at parse time)
-    common: dict[str, Any] = {"task_id": task_id, "outlets": outlets or [], "multiple_outputs": multiple_outputs}
+    common: dict[str, Any] = {
+        "task_id": task_id,
+        "outlets": outlets or [],
+        "multiple_outputs": multiple_outputs,
+    }
     if settings.task_runner == "docker":
         from docker_task import AirloopDockerOperator
 
-        return AirloopDockerOperator(body=body, call_kwargs=kwargs, image=settings.docker.image, **common).output
-    return PythonOperator(python_callable=run_body, op_kwargs={"body": body, "kwargs": kwargs}, **common).output
+        return AirloopDockerOperator(
+            body=body, call_kwargs=kwargs, image=settings.docker.image, **common
+        ).output
+    return PythonOperator(
+        python_callable=run_body, op_kwargs={"body": body, "kwargs": kwargs}, **common
+    ).output

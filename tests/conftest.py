@@ -23,7 +23,9 @@ os.environ["AIRLOOP_ROOT"] = str(ROOT)
 os.environ["AIRFLOW_CONFIG"] = str(ROOT / "airflow.cfg")
 os.environ["AIRFLOW_HOME"] = str(TEST_HOME / "airflow")
 os.environ["AIRLOOP_HOME"] = str(TEST_HOME / "state")
-os.environ.setdefault("AIRFLOW__CORE__FERNET_KEY", base64.urlsafe_b64encode(b"airloop-tests-only-key-32-bytes!").decode())
+os.environ.setdefault(
+    "AIRFLOW__CORE__FERNET_KEY", base64.urlsafe_b64encode(b"airloop-tests-only-key-32-bytes!").decode()
+)
 os.environ.setdefault("AIRFLOW__API_AUTH__JWT_SECRET", "airloop-tests-only")
 os.environ.setdefault("AIRFLOW__API__SECRET_KEY", "airloop-tests-only")
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
@@ -70,6 +72,7 @@ def airloop_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 # -- a fake external data source: a folder of files holding real days, optionally corrupted ---------------
 
+
 def _real_day(ds: str) -> dict:
     from datetime import date
 
@@ -91,24 +94,51 @@ def _dup(frame):
 def _set(column, rows, value):
     def apply(frame):
         frame = frame.copy()
-        frame[column] = frame[column].astype(object) if isinstance(value, str) or value is None else frame[column]
+        frame[column] = (
+            frame[column].astype(object) if isinstance(value, str) or value is None else frame[column]
+        )
         frame.loc[frame.index[:rows], column] = value
         return frame
+
     return apply
 
 
 # name -> (source, how to corrupt its frame, text the failure report must contain)
 CORRUPTIONS = {
     "missing_column": ("flights", lambda f: f.drop(columns=["carrier"]), "carrier: column must exist"),
-    "wrong_dtype": ("flights", lambda f: f.assign(distance=f.distance.astype(str)), "distance: dtype must be one of"),
+    "wrong_dtype": (
+        "flights",
+        lambda f: f.assign(distance=f.distance.astype(str)),
+        "distance: dtype must be one of",
+    ),
     "null_key": ("flights", _set("carrier", 3, None), "carrier: values must not be null -> 3 of "),
-    "out_of_range": ("flights", _set("distance", 5, -100), "distance: values must lie in [1.0, 6000.0] -> 5 of "),
-    "duplicated_flights": ("flights", _dup, "key ['year', 'month', 'day', 'carrier', 'flight', 'origin'] must be unique"),
+    "out_of_range": (
+        "flights",
+        _set("distance", 5, -100),
+        "distance: values must lie in [1.0, 6000.0] -> 5 of ",
+    ),
+    "duplicated_flights": (
+        "flights",
+        _dup,
+        "key ['year', 'month', 'day', 'carrier', 'flight', 'origin'] must be unique",
+    ),
     "empty_day": ("flights", lambda f: f.head(0), "row count must lie in [1, 3000] -> observed 0"),
-    "unknown_airport": ("flights", _set("origin", 2, "XXX"), "origin: values must be in the allowed set -> 2 of "),
+    "unknown_airport": (
+        "flights",
+        _set("origin", 2, "XXX"),
+        "origin: values must be in the allowed set -> 2 of ",
+    ),
     "unknown_destination": ("flights", _set("dest", 4, "ZZZ"), "dest: known in airports.faa -> 4 of "),
-    "implausible_weather": ("weather", _set("temp", 30, 500.0), "temp: values must lie in [-40.0, 130.0] -> 30 of"),
-    "not_parquet": ("flights", None, "flights.input must be a readable table -> flights.parquet is not a readable Parquet"),
+    "implausible_weather": (
+        "weather",
+        _set("temp", 30, 500.0),
+        "temp: values must lie in [-40.0, 130.0] -> 30 of",
+    ),
+    "not_parquet": (
+        "flights",
+        None,
+        "flights.input must be a readable table -> flights.parquet is not a readable Parquet",
+    ),
 }
 
 
@@ -131,7 +161,9 @@ def source_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
             if corruption and CORRUPTIONS[corruption][0] == name:
                 damage = CORRUPTIONS[corruption][1]
                 if damage is None:
-                    (folder / "flights.parquet").write_bytes(b"PAR1? no: a CSV export renamed by mistake\n1,2,3\n")
+                    (folder / "flights.parquet").write_bytes(
+                        b"PAR1? no: a CSV export renamed by mistake\n1,2,3\n"
+                    )
                     continue
                 frame = damage(frame)
             frame.to_parquet(target, index=False)
@@ -166,7 +198,13 @@ def champion_home(tmp_path_factory):
     from airloop.featurestore import materialize_days, open_store
     from airloop.intervals import day_range
     from airloop.settings import load_settings
-    from airloop.training import TrainingWindow, build_datasets, evaluate_and_decide, promote, train_and_register
+    from airloop.training import (
+        TrainingWindow,
+        build_datasets,
+        evaluate_and_decide,
+        promote,
+        train_and_register,
+    )
     from airloop.usecases import load_use_case
 
     home = tmp_path_factory.mktemp("champion")
@@ -178,8 +216,20 @@ def champion_home(tmp_path_factory):
         materialize_days(open_store(settings, use_case), use_case, days[-3:])
         window = TrainingWindow.ending(date(2013, 1, 30), 22, 7)
         build_datasets(settings, use_case, lake, window)
-        trained = train_and_register(settings, use_case, lake, window, {"epochs": 2}, {"airloop.triggered_by": "test"},
-                                     "2013-01-30T00:00:00-05:00")
-        promote(settings, use_case, evaluate_and_decide(settings, use_case, lake, window, trained["version"]), "test",
-                "2013-01-30T00:00:00-05:00")
+        trained = train_and_register(
+            settings,
+            use_case,
+            lake,
+            window,
+            {"epochs": 2},
+            {"airloop.triggered_by": "test"},
+            "2013-01-30T00:00:00-05:00",
+        )
+        promote(
+            settings,
+            use_case,
+            evaluate_and_decide(settings, use_case, lake, window, trained["version"]),
+            "test",
+            "2013-01-30T00:00:00-05:00",
+        )
     return home

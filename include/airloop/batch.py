@@ -43,8 +43,15 @@ def features_as_of(store: Any, use_case: UseCase, events: pd.DataFrame, as_of: d
     return out
 
 
-def score_day(settings: Settings, use_case: UseCase, lake: Lake, source: DataSource, day: date,
-              as_of: datetime, chunk_rows: int = 5000) -> dict[str, Any]:
+def score_day(
+    settings: Settings,
+    use_case: UseCase,
+    lake: Lake,
+    source: DataSource,
+    day: date,
+    as_of: datetime,
+    chunk_rows: int = 5000,
+) -> dict[str, Any]:
     import mlflow
 
     from airloop.featurestore import open_store
@@ -61,14 +68,29 @@ def score_day(settings: Settings, use_case: UseCase, lake: Lake, source: DataSou
     keep = [c for c in use_case.logged_columns() if c in events.columns]
     parts = []
     for start in range(0, len(events), chunk_rows):
-        chunk = events.iloc[start:start + chunk_rows].reset_index(drop=True)
+        chunk = events.iloc[start : start + chunk_rows].reset_index(drop=True)
         features = features_as_of(store, use_case, chunk, as_of)
         scored = model.predict(features)
         parts.append(pd.concat([chunk[keep], scored], axis=1))
-    predictions = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=keep + ["probability", "label"])
+    predictions = (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(columns=keep + ["probability", "label"])
+    )
     predictions["model_version"] = version
     predictions["scored_as_of"] = pd.Timestamp(as_of).tz_convert("UTC")
     lake.write_partition("predictions", use_case.model_name, day, predictions)
-    logger.info("scored %d events of %s with %s v%s as of %s", len(predictions), day, use_case.model_name, version, as_of)
-    return {"day": day.isoformat(), "rows": len(predictions), "model_version": version,
-            "positive_rate": float(predictions["label"].mean()) if len(predictions) else 0.0}
+    logger.info(
+        "scored %d events of %s with %s v%s as of %s",
+        len(predictions),
+        day,
+        use_case.model_name,
+        version,
+        as_of,
+    )
+    return {
+        "day": day.isoformat(),
+        "rows": len(predictions),
+        "model_version": version,
+        "positive_rate": float(predictions["label"].mean()) if len(predictions) else 0.0,
+    }

@@ -33,18 +33,26 @@ def compute_days(use_case: UseCase, lake: Lake, days: list[date]) -> dict[str, A
     skipped = [d.isoformat() for d in sorted(days) if d.isoformat() not in validated]
     if skipped:
         logger.warning("not validated, no features: %s", skipped)
-    needed_sources = {o.source for o in fs.observations} | {a.source for a in fs.attributes} | {use_case.primary_source}
+    needed_sources = (
+        {o.source for o in fs.observations} | {a.source for a in fs.attributes} | {use_case.primary_source}
+    )
     history_days: set[str] = set()
     for d in todo:
         for h in fs.histories:
             history_days |= {x.isoformat() for x in history_input_days(d, h)}
     history_days &= validated
-    primary = {ds: lake.read_partition("validated", use_case.primary_source, ds)
-               for ds in sorted(history_days | {d.isoformat() for d in todo})}
+    primary = {
+        ds: lake.read_partition("validated", use_case.primary_source, ds)
+        for ds in sorted(history_days | {d.isoformat() for d in todo})
+    }
     rows: dict[str, int] = {}
     for d in todo:
-        frames = {s: primary[d.isoformat()] if s == use_case.primary_source else lake.read_partition("validated", s, d)
-                  for s in needed_sources}
+        frames = {
+            s: primary[d.isoformat()]
+            if s == use_case.primary_source
+            else lake.read_partition("validated", s, d)
+            for s in needed_sources
+        }
         wanted = {x.isoformat() for h in fs.histories for x in history_input_days(d, h)}
         past = [primary[ds] for ds in sorted(wanted) if ds in primary]
         history = pd.concat(past, ignore_index=True) if past else frames[use_case.primary_source].head(0)

@@ -62,8 +62,9 @@ def event_times(frame: pd.DataFrame, use_case: UseCase) -> pd.Series:
     return stamps
 
 
-def observation_features(frame: pd.DataFrame, spec: ObservationFeatures, use_case: UseCase,
-                         timestamp: str) -> pd.DataFrame:
+def observation_features(
+    frame: pd.DataFrame, spec: ObservationFeatures, use_case: UseCase, timestamp: str
+) -> pd.DataFrame:
     """One row per observation, stamped at its own time (an observation is known once it is made)."""
     key = use_case.entity_key(spec.entity)
     out = pd.DataFrame({key: entity_keys(frame, use_case, spec.entity)})
@@ -84,15 +85,18 @@ def known_outcomes(events: pd.DataFrame, spec: HistoryFeatures, use_case: UseCas
     known = event_times(happened, use_case) + pd.Timedelta(minutes=spec.known_after_minutes)
     if spec.measure_is_minutes_late:
         known = known + pd.to_timedelta(value, unit="m")
-    return pd.DataFrame({
-        "key": entity_keys(happened, use_case, spec.entity).to_numpy(),
-        "known": known.to_numpy(),
-        "value": value.to_numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "key": entity_keys(happened, use_case, spec.entity).to_numpy(),
+            "known": known.to_numpy(),
+            "value": value.to_numpy(),
+        }
+    )
 
 
-def history_snapshot(events: pd.DataFrame, spec: HistoryFeatures, use_case: UseCase,
-                     as_of: pd.Timestamp) -> pd.DataFrame:
+def history_snapshot(
+    events: pd.DataFrame, spec: HistoryFeatures, use_case: UseCase, as_of: pd.Timestamp
+) -> pd.DataFrame:
     """Trailing-window statistics per entity known at ``as_of`` (a tz-aware instant).
 
     ``events`` come from ``known_outcomes``. Uses only outcomes with ``known < as_of`` (strictly) and
@@ -107,21 +111,29 @@ def history_snapshot(events: pd.DataFrame, spec: HistoryFeatures, use_case: UseC
     for w in spec.windows_days:
         window = recent[recent["known"] >= as_of - pd.Timedelta(days=w)]
         grouped = window.assign(high=(window["value"] > spec.above).astype("float64")).groupby("key")
-        share, mean, count = (f"{spec.entity}_{stat}_{w}d" for stat in (spec.share_name, spec.mean_name,
-                                                                        spec.count_name))
-        stats = pd.DataFrame({
-            share: grouped["high"].mean(),
-            mean: grouped["value"].mean(),
-            count: grouped["value"].size().astype("float64"),
-        })
+        share, mean, count = (
+            f"{spec.entity}_{stat}_{w}d" for stat in (spec.share_name, spec.mean_name, spec.count_name)
+        )
+        stats = pd.DataFrame(
+            {
+                share: grouped["high"].mean(),
+                mean: grouped["value"].mean(),
+                count: grouped["value"].size().astype("float64"),
+            }
+        )
         out = out.merge(stats, left_on=key, right_index=True, how="left")
         out[count] = out[count].fillna(0.0)
     out[TS] = as_of
     return out.reset_index(drop=True)
 
 
-def attribute_features(dimension: pd.DataFrame, keys_seen: pd.Series, spec: AttributeFeatures,
-                       use_case: UseCase, as_of: pd.Timestamp) -> pd.DataFrame:
+def attribute_features(
+    dimension: pd.DataFrame,
+    keys_seen: pd.Series,
+    spec: AttributeFeatures,
+    use_case: UseCase,
+    as_of: pd.Timestamp,
+) -> pd.DataFrame:
     """Attributes of the entities seen in the interval, from that interval's snapshot, stamped ``as_of``."""
     key = use_case.entity_key(spec.entity)
     wanted = set(keys_seen.dropna().unique())
@@ -142,8 +154,9 @@ def history_input_days(day: date, spec: HistoryFeatures) -> list[date]:
     return [day - timedelta(days=i) for i in range(longest, 0, -1)]
 
 
-def day_features(use_case: UseCase, day: date, frames: dict[str, pd.DataFrame],
-                 history: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def day_features(
+    use_case: UseCase, day: date, frames: dict[str, pd.DataFrame], history: pd.DataFrame
+) -> dict[str, pd.DataFrame]:
     """All feature-view rows of one interval.
 
     ``frames``: the validated sources of ``day``; ``history``: validated primary-source events of the
@@ -182,8 +195,10 @@ def apply_defaults(frame: pd.DataFrame, use_case: UseCase) -> pd.DataFrame:
             flags[f"{name}__missing"] = frame[present].isna().any(axis=1).astype("int8")
     fill = {c: v for c, v in fs.defaults.items() if c in frame.columns and frame[c].isna().any()}
     out = frame.astype({c: "float64" for c in fill}).fillna(fill) if fill else frame.copy()
-    return pd.concat([out.drop(columns=[c for c in flags if c in out.columns]), pd.DataFrame(flags, index=frame.index)],
-                     axis=1)
+    return pd.concat(
+        [out.drop(columns=[c for c in flags if c in out.columns]), pd.DataFrame(flags, index=frame.index)],
+        axis=1,
+    )
 
 
 def _group_features(group: ObservationFeatures | HistoryFeatures | AttributeFeatures) -> list[str]:
@@ -202,4 +217,3 @@ def feature_columns(use_case: UseCase) -> list[str]:
     for group in [*fs.observations, *fs.histories, *fs.attributes]:
         columns += _group_features(group)
     return columns + list(fs.request_schema)
-

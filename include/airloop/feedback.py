@@ -18,7 +18,7 @@ import pandas as pd
 from airloop.features import event_times
 from airloop.labels import make_label
 from airloop.lake import Lake, write_json
-from airloop.serving.livelog import LiveStore
+from airloop.livelog import LiveStore
 from airloop.sources import parse_timestamps
 from airloop.usecase import UseCase
 
@@ -37,8 +37,12 @@ def day_metrics(served: pd.DataFrame, outcomes: pd.DataFrame, use_case: UseCase)
     for version, part in joined.groupby("model_version"):
         y, p = part[use_case.label.name].to_numpy(), part["probability"].to_numpy()
         auc = float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None
-        result["by_version"][str(version)] = {"rows": int(len(part)), "accuracy": float(np.mean(part["label"].to_numpy() == y)),
-                                              "roc_auc": auc, "positive_rate": float(y.mean())}
+        result["by_version"][str(version)] = {
+            "rows": int(len(part)),
+            "accuracy": float(np.mean(part["label"].to_numpy() == y)),
+            "roc_auc": auc,
+            "positive_rate": float(y.mean()),
+        }
     return result
 
 
@@ -68,11 +72,16 @@ def record_day(lake: Lake, store: LiveStore, use_case: UseCase, day: date) -> di
     if use_case.features is None:
         raise ValueError(f"use case {use_case.name} declares no features (FeatureSet.event_time_column)")
     columns = [*use_case.logged_columns(), "probability", "label", "model_version"]
-    parts = [c[(event_days(c, use_case) == day).to_numpy()] for c in store.scan(None, None, columns) if len(c)]
+    parts = [
+        c[(event_days(c, use_case) == day).to_numpy()] for c in store.scan(None, None, columns) if len(c)
+    ]
     served = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if served.empty or day.isoformat() not in set(lake.validated_days()):
         return None
-    metrics = {"ds": day.isoformat(), **day_metrics(served, lake.read_partition("validated", use_case.primary_source, day), use_case)}
+    metrics = {
+        "ds": day.isoformat(),
+        **day_metrics(served, lake.read_partition("validated", use_case.primary_source, day), use_case),
+    }
     write_json(lake.root / "monitoring" / "live_metrics" / f"ds={day.isoformat()}.json", metrics)
     logger.info("live metrics %s: %s", day, metrics)
     return metrics

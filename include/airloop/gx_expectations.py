@@ -20,7 +20,12 @@ class ColumnValuesAreClockTimes(ColumnMapMetricProvider):
     condition_value_keys = ("allow_2400",)
 
     @column_condition_partial(engine=PandasExecutionEngine)
-    def _pandas(cls, column: pd.Series, allow_2400: bool = False, **kwargs: Any) -> pd.Series:
+    def _pandas(
+        cls,  # noqa: N805 - column_condition_partial calls this function with the metric class first
+        column: pd.Series,
+        allow_2400: bool = False,
+        **kwargs: Any,
+    ) -> pd.Series:
         values = pd.to_numeric(column, errors="coerce")
         ok = (values >= 0) & (values <= 2359) & (values % 100 < 60) & (values == values.round())
         return ok | (values == 2400) if allow_2400 else ok

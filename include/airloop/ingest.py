@@ -89,13 +89,22 @@ def validate_day(use_case: UseCase, lake: Lake, day: date) -> DayResult:
     warnings = [f"{r.source}.{c.line()}" for r in reports for c in r.warnings]
     names = [s.name for s in use_case.sources]
     if not failures:
-        lake.publish_day(day, frames, {"ds": interval.ds, "use_case": use_case.name, "rows": rows,
-                                       "warnings": warnings})
+        lake.publish_day(
+            day, frames, {"ds": interval.ds, "use_case": use_case.name, "rows": rows, "warnings": warnings}
+        )
         logger.info("validated %s: %s rows, %d warnings", interval.ds, rows, len(warnings))
         return DayResult(interval.ds, "validated", rows, [], warnings, str(lake.manifest_path(day)))
-    where = lake.quarantine_day(day, names, render_report(use_case, interval, reports),
-                                {"ds": interval.ds, "failures": failures, "warnings": warnings,
-                                 "sources": {r.source: r.gx_result for r in reports}})
+    where = lake.quarantine_day(
+        day,
+        names,
+        render_report(use_case, interval, reports),
+        {
+            "ds": interval.ds,
+            "failures": failures,
+            "warnings": warnings,
+            "sources": {r.source: r.gx_result for r in reports},
+        },
+    )
     return DayResult(interval.ds, "quarantined", rows, failures, warnings, str(where))
 
 

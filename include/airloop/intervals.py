@@ -51,7 +51,8 @@ def days_in_interval(start: datetime, end: datetime, tz: str) -> list[date]:
 
 
 def last_complete_day(instant: datetime, tz: str) -> date:
-    """The last local day that has fully ended at ``instant`` (midnight Jan 6 -> Jan 5; 10:00 Jan 5 -> Jan 4)."""
+    """The last local day that has fully ended at ``instant`` (midnight Jan 6 -> Jan 5;
+    10:00 Jan 5 -> Jan 4)."""
     return instant.astimezone(ZoneInfo(tz)).date() - timedelta(days=1)
 
 

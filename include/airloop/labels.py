@@ -46,8 +46,12 @@ def make_label(frame: pd.DataFrame, label: Label) -> pd.DataFrame:
     positives = {label.positive_status} | {n.status for n in label.when_null if n.positive}
     known = (status != UNKNOWN).to_numpy()
     if not known.all():
-        logger.warning("label %s: %d of %d rows have no known outcome and are left out", label.name,
-                       int((~known).sum()), len(frame))
+        logger.warning(
+            "label %s: %d of %d rows have no known outcome and are left out",
+            label.name,
+            int((~known).sum()),
+            len(frame),
+        )
     out = frame[known].copy()
     out[f"{label.name}_status"] = status[known]
     out[label.name] = status[known].isin(positives).astype("int8")

@@ -82,8 +82,14 @@ class Lake:
         return self.root / "quarantine" / f"ds={_ds(day)}"
 
     # -- writes ------------------------------------------------------------------------------------
-    def write_partition(self, zone: str, source: str, day: date | str, frame: pd.DataFrame,
-                        string_columns: tuple[str, ...] = ()) -> Path:
+    def write_partition(
+        self,
+        zone: str,
+        source: str,
+        day: date | str,
+        frame: pd.DataFrame,
+        string_columns: tuple[str, ...] = (),
+    ) -> Path:
         """Replace ``zone/source/ds=day`` with ``frame`` (one Parquet file), atomically.
 
         ``string_columns`` are stored as Arrow strings even when the frame is empty (an empty object
@@ -99,8 +105,9 @@ class Lake:
                 schema = pa.Schema.from_pandas(frame, preserve_index=False)
                 for name in string_columns:
                     schema = schema.set(schema.get_field_index(name), pa.field(name, pa.string()))
-                pq.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False),
-                               tmp / "part-0.parquet")
+                pq.write_table(
+                    pa.Table.from_pandas(frame, schema=schema, preserve_index=False), tmp / "part-0.parquet"
+                )
             else:
                 frame.to_parquet(tmp / "part-0.parquet", index=False)
         return target

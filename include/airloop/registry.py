@@ -43,14 +43,17 @@ class ModelRegistry:
         try:
             self.client.get_registered_model(self.name)
         except MlflowException:
-            self.client.create_registered_model(self.name, description="Airloop model; aliases: champion, challenger")
+            self.client.create_registered_model(
+                self.name, description="Airloop model; aliases: champion, challenger"
+            )
 
     def register(self, model_uri: str, run_id: str, tags: dict[str, str], model_id: str | None = None) -> str:
         """A new version from a logged model. ``model_id`` (MLflow 3's LoggedModel id) is required by an
         MLflow tracking server for a ``models:/m-...`` source; the SQLite store accepts it too."""
         self.ensure_model()
-        version = self.client.create_model_version(self.name, model_uri, run_id=run_id, tags=tags,
-                                                   model_id=model_id)
+        version = self.client.create_model_version(
+            self.name, model_uri, run_id=run_id, tags=tags, model_id=model_id
+        )
         return str(version.version)
 
     def version_of(self, alias: str) -> str | None:

@@ -22,8 +22,8 @@ from airloop.usecases import load_use_case
 if TYPE_CHECKING:
     from feast import FeatureStore
 
+    from airloop.livelog import LiveStore
     from airloop.registry import ModelRegistry
-    from airloop.serving.livelog import LiveStore
 
 
 def source_path(settings: Settings, use_case: UseCase) -> Path:
@@ -60,11 +60,12 @@ class Resources:
     def registry(self) -> ModelRegistry:
         from airloop.registry import ModelRegistry
 
+        assert self.settings.mlflow_tracking_uri is not None  # set by the settings validator
         return ModelRegistry(self.settings.mlflow_tracking_uri, self.use_case.model_name)
 
     @cached_property
     def live_store(self) -> LiveStore:
-        from airloop.serving.livelog import live_store
+        from airloop.livelog import live_store
 
         return live_store(self.settings)
 

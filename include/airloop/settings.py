@@ -35,24 +35,37 @@ class SourceSettings(BaseModel):
 class IngestSettings(BaseModel):
     """Knobs of the ingestion DAG."""
 
-    chunk_days: int = Field(31, ge=1, description="Days per mapped task when a date range is ingested.")
-    max_parallel_chunks: int = Field(2, ge=1, description="Mapped chunks that run at once (2 cores here).")
+    chunk_days: int = Field(
+        default=31, ge=1, description="Days per mapped task when a date range is ingested."
+    )
+    max_parallel_chunks: int = Field(
+        default=2, ge=1, description="Mapped chunks that run at once (2 cores here)."
+    )
     catchup: bool = Field(
-        False, description="Let the scheduler create a run for every past day once the DAG is unpaused.")
+        default=False,
+        description="Let the scheduler create a run for every past day once the DAG is unpaused.",
+    )
 
 
 class DockerRunnerSettings(BaseModel):
     """Where ``AIRLOOP_TASK_RUNNER=docker`` runs the heavy task bodies: containers of the runtime image,
     started by the worker through DockerOperator with the worker's own ``AIRLOOP_*`` settings."""
 
-    image: str = Field("airloop-runtime:0.1.0", description="task image (the runtime image)")
-    url: str = Field("unix:///var/run/docker.sock", description="Docker engine the worker talks to")
-    network: str = Field("airloop", description="network of task containers (`host` on a host-network stack)")
-    lake_volume: str = Field("airloop-lake", description="volume (or absolute host path) mounted at the lake; "
-                                                          "empty: the lake is not a mount (object storage)")
+    image: str = Field(default="airloop-runtime:0.1.0", description="task image (the runtime image)")
+    url: str = Field(default="unix:///var/run/docker.sock", description="Docker engine the worker talks to")
+    network: str = Field(
+        default="airloop", description="network of task containers (`host` on a host-network stack)"
+    )
+    lake_volume: str = Field(
+        default="airloop-lake",
+        description="volume (or absolute host path) mounted at the lake; "
+        "empty: the lake is not a mount (object storage)",
+    )
     auto_remove: Literal["never", "success", "force"] = "force"
-    mem_limit: str | None = Field(None, description="e.g. 4g; none: no limit")
-    api_timeout_seconds: int = Field(3600, ge=10, description="Docker API read timeout (log stream, wait)")
+    mem_limit: str | None = Field(default=None, description="e.g. 4g; none: no limit")
+    api_timeout_seconds: int = Field(
+        default=3600, ge=10, description="Docker API read timeout (log stream, wait)"
+    )
 
 
 class Settings(BaseSettings):
@@ -83,9 +96,13 @@ class Settings(BaseSettings):
     feast_online: Literal["sqlite", "redis"] = "sqlite"
     """Online store when local; production always uses Redis."""
     serving_url: str = "http://127.0.0.1:3000"
-    serving_watch_seconds: float = Field(10.0, gt=0, description="how often the service checks the champion alias")
-    serving_max_rows: int = Field(500, ge=1, description="most rows one /predict request may carry")
-    drift_poll_seconds: float = Field(30.0, gt=0, description="how often the drift sensor counts new live rows")
+    serving_watch_seconds: float = Field(
+        default=10.0, gt=0, description="how often the service checks the champion alias"
+    )
+    serving_max_rows: int = Field(default=500, ge=1, description="most rows one /predict request may carry")
+    drift_poll_seconds: float = Field(
+        default=30.0, gt=0, description="how often the drift sensor counts new live rows"
+    )
 
     postgres_dsn: SecretStr | None = None
     redis_url: SecretStr | None = None
@@ -109,6 +126,23 @@ class Settings(BaseSettings):
         elif self.mlflow_tracking_uri is None:
             self.mlflow_tracking_uri = f"sqlite:///{self.home / 'mlflow' / 'mlflow.db'}"
         return self
+
+    # -- the resource set AIRLOOP_ENV selects: decided here, nowhere else ------------------------------
+    @property
+    def online_store(self) -> Literal["sqlite", "redis"]:
+        """Feast's online store: Redis in production (or when asked for locally), else SQLite."""
+        return "redis" if self.env == "production" or self.feast_online == "redis" else "sqlite"
+
+    @property
+    def live_log_store(self) -> Literal["parquet", "postgres"]:
+        """The live-traffic log: the PostgreSQL table in production, Parquet in the lake locally."""
+        return "postgres" if self.env == "production" else "parquet"
+
+    @property
+    def artifact_root(self) -> str | None:
+        """Where a new MLflow experiment keeps artifacts: the state folder locally; in production the
+        tracking server's own default (it proxies them)."""
+        return (self.home / "mlflow" / "artifacts").as_uri() if self.env == "local" else None
 
     @property
     def lake(self) -> Path:

@@ -58,6 +58,7 @@ def parse_timestamps(values: pd.Series, naive_timezone: str | None = None) -> pd
     in ``naive_timezone`` (``None``: UTC); a local time that does not exist or occurs twice (a DST change)
     becomes NaT, so the null rules report it instead of a guess being published.
     """
+
     def localize(stamps: pd.Series) -> pd.Series:
         if naive_timezone is None:
             return stamps.dt.tz_localize("UTC")
@@ -76,7 +77,9 @@ def parse_timestamps(values: pd.Series, naive_timezone: str | None = None) -> pd
     return out
 
 
-def _in_interval(frame: pd.DataFrame, source: Source, interval: DayInterval, keep_unparsed: bool) -> pd.Series:
+def _in_interval(
+    frame: pd.DataFrame, source: Source, interval: DayInterval, keep_unparsed: bool
+) -> pd.Series:
     column = source.column(source.event_timestamp or "")
     stamps = parse_timestamps(frame[column.name], column.timezone)
     inside = (stamps >= pd.Timestamp(interval.start)) & (stamps < pd.Timestamp(interval.end))
@@ -90,8 +93,10 @@ class ReplaySource(DataSource):
         self.root = Path(root)
 
     def extract(self, source: Source, interval: DayInterval) -> pd.DataFrame:
-        path = next((p for p in (self.root / f"{source.name}{ext}" for ext in READABLE) if p.is_file()),
-                    self.root / f"{source.name}.parquet")
+        path = next(
+            (p for p in (self.root / f"{source.name}{ext}" for ext in READABLE) if p.is_file()),
+            self.root / f"{source.name}.parquet",
+        )
         table, stamps = _load_indexed(path, source.model_dump_json())
         if source.kind == "dimension" or stamps is None:
             return table.copy()
@@ -129,8 +134,14 @@ class FolderSource(DataSource):
             return sorted(p for p in partition.iterdir() if p.is_file() and not p.name.startswith(".")), True
         if folder.is_dir():
             files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-            return [p for p in files if not any(part.startswith("ds=") for part in p.relative_to(folder).parts)], False
-        return [self.root / f"{source.name}{ext}" for ext in READABLE if (self.root / f"{source.name}{ext}").is_file()], False
+            return [
+                p for p in files if not any(part.startswith("ds=") for part in p.relative_to(folder).parts)
+            ], False
+        return [
+            self.root / f"{source.name}{ext}"
+            for ext in READABLE
+            if (self.root / f"{source.name}{ext}").is_file()
+        ], False
 
     def extract(self, source: Source, interval: DayInterval) -> pd.DataFrame:
         files, exact = self._files(source, interval)
@@ -161,19 +172,30 @@ def _read_table(source: Source, path: Path) -> pd.DataFrame:
             if duplicated := sorted({h for h in header if header.count(h) > 1}):
                 raise ValueError(f"duplicate column header(s) {duplicated}")
             declared = {c.name: CSV_TYPES[c.dtype] for c in source.columns}
-            frame = pd.read_csv(path, dtype={h: declared.get(h, "string") for h in header}, keep_default_na=False,
-                                na_values=[""])
+            frame = pd.read_csv(
+                path,
+                dtype={h: declared.get(h, "string") for h in header},
+                keep_default_na=False,
+                na_values=[""],
+            )
             for column in source.columns:  # back to the platform's plain dtypes (nullable ints stay exact)
                 if column.name in frame.columns and column.dtype in ("string", "timestamp"):
-                    frame[column.name] = frame[column.name].astype(object).where(frame[column.name].notna(), None)
-                elif column.name in frame.columns and column.dtype == "int64" and not frame[column.name].isna().any():
+                    frame[column.name] = (
+                        frame[column.name].astype(object).where(frame[column.name].notna(), None)
+                    )
+                elif (
+                    column.name in frame.columns
+                    and column.dtype == "int64"
+                    and not frame[column.name].isna().any()
+                ):
                     frame[column.name] = frame[column.name].astype("int64")
             return frame
         return pd.read_parquet(path)
     except Exception as err:  # any parser error means: not a table we can read
         kind = "CSV" if path.suffix == ".csv" else "Parquet"
         raise SourceReadError(
-            source.name, f"{path.name} is not a readable {kind} file ({type(err).__name__}: {err})",
+            source.name,
+            f"{path.name} is not a readable {kind} file ({type(err).__name__}: {err})",
             {path.name: path.read_bytes()},
         ) from err
 

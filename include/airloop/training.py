@@ -58,7 +58,9 @@ def _days(first: date, end_exclusive: date) -> list[str]:
     return [(first + timedelta(days=i)).isoformat() for i in range((end_exclusive - first).days)]
 
 
-def build_datasets(settings: Settings, use_case: UseCase, lake: Lake, window: TrainingWindow) -> dict[str, Any]:
+def build_datasets(
+    settings: Settings, use_case: UseCase, lake: Lake, window: TrainingWindow
+) -> dict[str, Any]:
     """Point-in-time training and holdout frames (Feast historical retrieval) written to the lake."""
     from airloop.featurestore import open_store, training_set
 
@@ -80,8 +82,12 @@ def build_datasets(settings: Settings, use_case: UseCase, lake: Lake, window: Tr
     lake.write_dataset("training", f"{window.key}/train", train)
     lake.write_dataset("training", f"{window.key}/holdout", holdout)
     logger.info("training set %s: %d train rows, %d holdout rows", window.key, len(train), len(holdout))
-    return {"window": window.as_dict(), "train_rows": len(train), "holdout_rows": len(holdout),
-            "days": len(days)}
+    return {
+        "window": window.as_dict(),
+        "train_rows": len(train),
+        "holdout_rows": len(holdout),
+        "days": len(days),
+    }
 
 
 def mlflow_experiment(settings: Settings, name: str) -> str:
@@ -93,20 +99,33 @@ def mlflow_experiment(settings: Settings, name: str) -> str:
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
-    location = (settings.home / "mlflow" / "artifacts").as_uri() if settings.env == "local" else None
+    location = settings.artifact_root
     return mlflow.create_experiment(name, artifact_location=location)
 
 
 def git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
-                              timeout=5, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
 
-def train_and_register(settings: Settings, use_case: UseCase, lake: Lake, window: TrainingWindow,
-                       hyperparameters: dict[str, Any], lineage: dict[str, str], at: str) -> dict[str, Any]:
+def train_and_register(
+    settings: Settings,
+    use_case: UseCase,
+    lake: Lake,
+    window: TrainingWindow,
+    hyperparameters: dict[str, Any],
+    lineage: dict[str, str],
+    at: str,
+) -> dict[str, Any]:
     """Train the torch model and the baseline on the same split, log both runs, register the torch
     model as a new version with alias ``challenger``; return ids and holdout metrics."""
     import mlflow
@@ -133,45 +152,77 @@ def train_and_register(settings: Settings, use_case: UseCase, lake: Lake, window
     baseline = Baseline(model.pre, seed=int(hp.get("seed", 13))).fit(fit, label)
     base_metrics = scores(y, baseline.predict_proba(holdout))
     experiment = mlflow_experiment(settings, f"airloop-{use_case.name}")
-    tags = {"airloop.use_case": use_case.name, "airloop.window": json.dumps(window.as_dict()),
-            "airloop.train_rows": str(len(train_all)), "airloop.holdout_rows": str(len(holdout)),
-            "airloop.feature_service": use_case.features.service, "airloop.git_commit": git_commit(), **lineage}
+    tags = {
+        "airloop.use_case": use_case.name,
+        "airloop.window": json.dumps(window.as_dict()),
+        "airloop.train_rows": str(len(train_all)),
+        "airloop.holdout_rows": str(len(holdout)),
+        "airloop.feature_service": use_case.features.service,
+        "airloop.git_commit": git_commit(),
+        **lineage,
+    }
     with mlflow.start_run(experiment_id=experiment, run_name=f"baseline {window.key}") as run:
         mlflow.set_tags({**tags, "airloop.model_kind": "baseline-hgb"})
         mlflow.log_params({"model": "HistGradientBoostingClassifier", **window.as_dict()})
         mlflow.log_metrics({f"holdout_{k}": v for k, v in base_metrics.items()})
         baseline_run = run.info.run_id
     with mlflow.start_run(experiment_id=experiment, run_name=f"torch {window.key}") as run:
-        mlflow.set_tags({**tags, "airloop.model_kind": "torch-tabular", "airloop.baseline_run_id": baseline_run})
+        mlflow.set_tags(
+            {**tags, "airloop.model_kind": "torch-tabular", "airloop.baseline_run_id": baseline_run}
+        )
         mlflow.log_params({**hp, **window.as_dict(), "device": model.device, "threshold": model.threshold})
         for row in model.history:
             mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
         mlflow.log_metrics({f"holdout_{k}": v for k, v in torch_metrics.items()})
         mlflow.log_metrics({f"baseline_holdout_{k}": v for k, v in base_metrics.items()})
-        mlflow.log_metrics({"train_seconds": model.seconds, "train_samples_per_second": model.samples_per_second})
+        mlflow.log_metrics(
+            {"train_seconds": model.seconds, "train_samples_per_second": model.samples_per_second}
+        )
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             artifacts = save_artifacts(model, folder / "model_files")
             _log_reports(folder, holdout, y, p, use_case.slice_columns, calibration, slice_metrics)
-            profile = reference_profile(train_all, spec.categorical, spec.numeric, model.predict_proba(train_all))
+            profile = reference_profile(
+                train_all, spec.categorical, spec.numeric, model.predict_proba(train_all)
+            )
             (folder / "reference_profile.json").write_text(json.dumps(profile))
             mlflow.log_artifact(str(folder / "reference_profile.json"))
             example = holdout[model.pre.inputs].head(5)
             output = pd.DataFrame({"probability": p[:5], "label": (p[:5] >= model.threshold).astype("int64")})
             signature = infer_signature(example, output)
             info = mlflow.pyfunc.log_model(
-                name="model", python_model=TabularModel(), artifacts=artifacts, signature=signature,
-                input_example=example, pip_requirements=_requirements())
+                name="model",
+                python_model=TabularModel(),
+                artifacts=artifacts,
+                signature=signature,
+                input_example=example,
+                pip_requirements=_requirements(),
+            )
         run_id = run.info.run_id
     registry = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name)
-    version = registry.register(info.model_uri, run_id, {"airloop.window": json.dumps(window.as_dict()),
-                                                         "airloop.holdout_roc_auc": f"{torch_metrics['roc_auc']:.5f}",
-                                                         **{k: v[:5000] for k, v in lineage.items()}},
-                                model_id=info.model_id)
+    version = registry.register(
+        info.model_uri,
+        run_id,
+        {
+            "airloop.window": json.dumps(window.as_dict()),
+            "airloop.holdout_roc_auc": f"{torch_metrics['roc_auc']:.5f}",
+            **{k: v[:5000] for k, v in lineage.items()},
+        },
+        model_id=info.model_id,
+    )
     registry.move_alias(CHALLENGER, version, lineage.get("airloop.triggered_by", "cli"), "newly trained", at)
-    return {"version": version, "run_id": run_id, "baseline_run_id": baseline_run, "metrics": torch_metrics,
-            "baseline_metrics": base_metrics, "window": window.as_dict(), "train_rows": len(train_all),
-            "train_seconds": model.seconds, "samples_per_second": model.samples_per_second, "device": model.device}
+    return {
+        "version": version,
+        "run_id": run_id,
+        "baseline_run_id": baseline_run,
+        "metrics": torch_metrics,
+        "baseline_metrics": base_metrics,
+        "window": window.as_dict(),
+        "train_rows": len(train_all),
+        "train_seconds": model.seconds,
+        "samples_per_second": model.samples_per_second,
+        "device": model.device,
+    }
 
 
 def _requirements() -> list[str]:
@@ -180,8 +231,15 @@ def _requirements() -> list[str]:
     return [f"{p}=={version(p)}" for p in ("mlflow", "torch", "pandas", "numpy", "scikit-learn")]
 
 
-def _log_reports(folder: Path, holdout: pd.DataFrame, y: np.ndarray, p: np.ndarray, slices: list[str],
-                 calibration: Any, slice_metrics: Any) -> None:
+def _log_reports(
+    folder: Path,
+    holdout: pd.DataFrame,
+    y: np.ndarray,
+    p: np.ndarray,
+    slices: list[str],
+    calibration: Any,
+    slice_metrics: Any,
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -205,8 +263,9 @@ def _log_reports(folder: Path, holdout: pd.DataFrame, y: np.ndarray, p: np.ndarr
         mlflow.log_artifact(str(folder / name), artifact_path="evaluation")
 
 
-def evaluate_and_decide(settings: Settings, use_case: UseCase, lake: Lake, window: TrainingWindow,
-                        version: str) -> dict[str, Any]:
+def evaluate_and_decide(
+    settings: Settings, use_case: UseCase, lake: Lake, window: TrainingWindow, version: str
+) -> dict[str, Any]:
     """Score challenger and champion on the SAME holdout, run the behaviour tests, decide."""
     import mlflow
 
@@ -243,22 +302,44 @@ def evaluate_and_decide(settings: Settings, use_case: UseCase, lake: Lake, windo
         client.log_metric(run_id, "gate_auc_diff_high", ci[2])
     client.set_model_version_tag(use_case.model_name, version, "gate.verdict", decision.verdict)
     client.set_model_version_tag(use_case.model_name, version, "gate.reason", decision.reason[:5000])
-    client.set_model_version_tag(use_case.model_name, version, "gate.behaviour",
-                                 json.dumps([b.__dict__ for b in behaviour])[:5000])
+    client.set_model_version_tag(
+        use_case.model_name, version, "gate.behaviour", json.dumps([b.__dict__ for b in behaviour])[:5000]
+    )
     logger.info("gate for v%s: %s - %s", version, decision.verdict, decision.reason)
-    return {"version": version, "champion_version": champion_version, "challenger_auc": new_auc,
-            "champion_auc": champion_auc, "auc_diff_ci": ci, "promote": decision.promote,
-            "verdict": decision.verdict, "reason": decision.reason, "behaviour": [b.__dict__ for b in behaviour]}
+    return {
+        "version": version,
+        "champion_version": champion_version,
+        "challenger_auc": new_auc,
+        "champion_auc": champion_auc,
+        "auc_diff_ci": ci,
+        "promote": decision.promote,
+        "verdict": decision.verdict,
+        "reason": decision.reason,
+        "behaviour": [b.__dict__ for b in behaviour],
+    }
 
 
-def promote(settings: Settings, use_case: UseCase, verdict: dict[str, Any], who: str, at: str) -> dict[str, Any]:
+def promote(
+    settings: Settings, use_case: UseCase, verdict: dict[str, Any], who: str, at: str
+) -> dict[str, Any]:
     """Move ``champion`` to the challenger when the gate said so; otherwise record why it stays."""
     from airloop.registry import CHAMPION, ModelRegistry
 
     registry = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name)
     if not verdict["promote"]:
-        registry.client.set_model_version_tag(use_case.model_name, verdict["version"], "promotion",
-                                              f"kept v{verdict['champion_version']}: {verdict['reason']}"[:5000])
+        registry.client.set_model_version_tag(
+            use_case.model_name,
+            verdict["version"],
+            "promotion",
+            f"kept v{verdict['champion_version']}: {verdict['reason']}"[:5000],
+        )
         return {"champion": verdict["champion_version"], "promoted": False, "reason": verdict["reason"]}
-    move = registry.move_alias(CHAMPION, verdict["version"], who, f"{verdict['verdict']}: {verdict['reason']}", at)
-    return {"champion": move.version, "previous": move.previous, "promoted": True, "reason": verdict["reason"]}
+    move = registry.move_alias(
+        CHAMPION, verdict["version"], who, f"{verdict['verdict']}: {verdict['reason']}", at
+    )
+    return {
+        "champion": move.version,
+        "previous": move.previous,
+        "promoted": True,
+        "reason": verdict["reason"],
+    }

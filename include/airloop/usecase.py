@@ -184,7 +184,9 @@ class HistoryFeatures(BaseModel):
     def feature_names(self) -> list[str]:
         names = []
         for w in self.windows_days:
-            names += [f"{self.entity}_{stat}_{w}d" for stat in (self.share_name, self.mean_name, self.count_name)]
+            names += [
+                f"{self.entity}_{stat}_{w}d" for stat in (self.share_name, self.mean_name, self.count_name)
+            ]
         return names
 
 
@@ -271,7 +273,7 @@ class DriftPolicy(BaseModel):
     ``cooldown_hours`` have passed since the last drift-triggered retrain.
     """
 
-    alpha: float = Field(0.01, gt=0, lt=1)
+    alpha: float = Field(default=0.01, gt=0, lt=1)
     correction: Literal["bh", "bonferroni"] = "bh"
     default: Thresholds = Thresholds()
     overrides: dict[str, Thresholds] = {}
@@ -282,15 +284,15 @@ class DriftPolicy(BaseModel):
     """Inputs not monitored (e.g. missing-value flags)."""
     prediction: bool = True
     """Also test the score distribution (prediction drift) with the ``score`` floors."""
-    min_rows: int = Field(1000, ge=1)
+    min_rows: int = Field(default=1000, ge=1)
     """A window smaller than this is reported but never triggers."""
-    new_rows: int = Field(2000, ge=1)
+    new_rows: int = Field(default=2000, ge=1)
     """The sensor waits for this many new live rows since the last checked window ..."""
     max_wait_minutes: float = 24 * 60
     """... or at most this long, then checks whatever arrived."""
     cooldown_hours: float = 24
-    performance_drop: float = Field(0.05, ge=0)
-    min_labelled_rows: int = Field(500, ge=1)
+    performance_drop: float = Field(default=0.05, ge=0)
+    min_labelled_rows: int = Field(default=500, ge=1)
 
     def thresholds(self, feature: str) -> Thresholds:
         return self.overrides.get(feature, self.default)
@@ -331,7 +333,8 @@ class UseCase(BaseModel):
     """Primary-source columns known before the event that travel beside the key into training sets,
     batch predictions and the live-traffic log (e.g. the destination of a flight), for later analysis."""
     slice_columns: list[str] = []
-    """Categorical columns whose holdout metrics are reported per value (``evaluation/slices_<column>.csv``)."""
+    """Categorical columns whose holdout metrics are reported per value
+    (``evaluation/slices_<column>.csv``)."""
     replay_data: str | None = None
     """Folder (relative to the project root) of the recorded data the ``replay`` source presents."""
     features: FeatureSet | None = None
@@ -350,25 +353,42 @@ class UseCase(BaseModel):
                     raise ValueError(f"{source.name}.{ref.column} references unknown source {ref.to_source}")
         if self.features is not None:
             fs = self.features
-            for group in [*fs.observations, *fs.histories, *fs.attributes]:
+            groups: list[ObservationFeatures | HistoryFeatures | AttributeFeatures] = [
+                *fs.observations,
+                *fs.histories,
+                *fs.attributes,
+            ]
+            for group in groups:
                 if group.entity not in self.entities:
                     raise ValueError(f"feature group {group.name}: unknown entity {group.entity!r}")
             leaked = set(fs.request_fields) & set(self.forbidden_inputs)
             if leaked:
                 raise ValueError(f"request fields include forbidden inputs: {sorted(leaked)}")
         if self.model is not None:
-            inputs = set(self.model.categorical) | set(self.model.numeric) | set(self.model.monotone_increasing)
+            inputs = (
+                set(self.model.categorical) | set(self.model.numeric) | set(self.model.monotone_increasing)
+            )
             if inputs & set(self.forbidden_inputs):
-                raise ValueError(f"model inputs include forbidden columns: {sorted(inputs & set(self.forbidden_inputs))}")
+                raise ValueError(
+                    f"model inputs include forbidden columns: {sorted(inputs & set(self.forbidden_inputs))}"
+                )
             if not set(self.model.monotone_increasing) <= set(self.model.numeric):
                 raise ValueError("monotone_increasing inputs must be numeric inputs")
         primary = {c.name for c in self.source(self.primary_source).columns}
-        for field, columns in (("known_before_event", self.known_before_event),
-                               ("context_columns", self.context_columns), ("slice_columns", self.slice_columns),
-                               ("label.column/when_null", self.label.outcome_columns)):
+        for field, columns in (
+            ("known_before_event", self.known_before_event),
+            ("context_columns", self.context_columns),
+            ("slice_columns", self.slice_columns),
+            ("label.column/when_null", self.label.outcome_columns),
+        ):
             if unknown := [c for c in columns if c not in primary]:
-                raise ValueError(f"{field}: {unknown} are not columns of the primary source {self.primary_source!r}")
-        for field, columns in (("context_columns", self.context_columns), ("slice_columns", self.slice_columns)):
+                raise ValueError(
+                    f"{field}: {unknown} are not columns of the primary source {self.primary_source!r}"
+                )
+        for field, columns in (
+            ("context_columns", self.context_columns),
+            ("slice_columns", self.slice_columns),
+        ):
             if late := [c for c in columns if c not in self.known_before_event]:
                 raise ValueError(f"{field}: {late} are not known before the event (known_before_event)")
         if self.label.source != self.primary_source:
@@ -379,23 +399,33 @@ class UseCase(BaseModel):
                 raise ValueError(f"entities.{entity}: {unknown} are not declared columns")
             own_column = len(key_columns) == 1 and self._dtype(key_columns[0]) == "string"
             if not own_column and (self._dtype(entity) is not None or entity in request):
-                raise ValueError(f"entities.{entity}: its join key is named after the entity ({entity!r}, a string), "
-                                 f"which clashes with a column of that name; name the entity differently")
+                raise ValueError(
+                    f"entities.{entity}: its join key is named after the entity ({entity!r}, a string), "
+                    f"which clashes with a column of that name; name the entity differently"
+                )
         if self.features is not None:
             for hist in self.features.histories:
                 if hist.measure not in primary:
-                    raise ValueError(f"histories[{hist.name}].measure {hist.measure!r} is not a primary-source column")
+                    raise ValueError(
+                        f"histories[{hist.name}].measure {hist.measure!r} is not a primary-source column"
+                    )
         if self.model is not None and self.features is not None:
             fs = self.features
             served = {*fs.request_schema, *(self.entity_key(e) for e in self.entities), "request__missing"}
-            for group in [*fs.observations, *fs.histories, *fs.attributes]:
+            groups = [*fs.observations, *fs.histories, *fs.attributes]
+            for group in groups:
                 served |= {group.name + "__missing"}
-                served |= set(group.feature_names() if isinstance(group, HistoryFeatures)
-                              else [getattr(group, "rename", {}).get(c, c) for c in group.columns])
+                served |= set(
+                    group.feature_names()
+                    if isinstance(group, HistoryFeatures)
+                    else [getattr(group, "rename", {}).get(c, c) for c in group.columns]
+                )
             for field in ("categorical", "numeric"):
                 if unserved := [c for c in getattr(self.model, field) if c not in served]:
-                    raise ValueError(f"model.{field}: {unserved} are not served by the feature set (a feature "
-                                     "view, request_schema, an entity key or a __missing flag)")
+                    raise ValueError(
+                        f"model.{field}: {unserved} are not served by the feature set (a feature "
+                        "view, request_schema, an entity key or a __missing flag)"
+                    )
         leaking = set(self.known_before_event) & set(self.forbidden_inputs)
         if leaking:
             raise ValueError(f"columns both known-before-event and forbidden: {sorted(leaking)}")

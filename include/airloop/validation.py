@@ -108,27 +108,41 @@ def conform(frame: pd.DataFrame, source: Source) -> pd.DataFrame:
 
 
 def _column_expectations(column: Column, gx: Any) -> list[Any]:
-    E = gx.expectations
+    expect = gx.expectations
     name, rules = column.name, []
-    rules.append(E.ExpectColumnToExist(column=name))
+    rules.append(expect.ExpectColumnToExist(column=name))
     if column.dtype in PANDAS_TYPES:
-        rules.append(E.ExpectColumnValuesToBeInTypeList(column=name, type_list=PANDAS_TYPES[column.dtype]))
+        rules.append(
+            expect.ExpectColumnValuesToBeInTypeList(column=name, type_list=PANDAS_TYPES[column.dtype])
+        )
     elif column.dtype == "string":
-        rules.append(E.ExpectColumnValuesToBeOfType(column=name, type_="str"))
+        rules.append(expect.ExpectColumnValuesToBeOfType(column=name, type_="str"))
     if column.max_null_share == 0:
-        rules.append(E.ExpectColumnValuesToNotBeNull(column=name))
+        rules.append(expect.ExpectColumnValuesToNotBeNull(column=name))
     elif column.max_null_share < 1:
-        rules.append(E.ExpectColumnValuesToNotBeNull(column=name, mostly=round(1 - column.max_null_share, 6)))
+        rules.append(
+            expect.ExpectColumnValuesToNotBeNull(column=name, mostly=round(1 - column.max_null_share, 6))
+        )
     if column.min_value is not None or column.max_value is not None:
-        rules.append(E.ExpectColumnValuesToBeBetween(
-            column=name, min_value=column.min_value, max_value=column.max_value, mostly=column.mostly))
+        rules.append(
+            expect.ExpectColumnValuesToBeBetween(
+                column=name, min_value=column.min_value, max_value=column.max_value, mostly=column.mostly
+            )
+        )
     if column.allowed is not None:
-        rules.append(E.ExpectColumnValuesToBeInSet(column=name, value_set=column.allowed, mostly=column.mostly))
+        rules.append(
+            expect.ExpectColumnValuesToBeInSet(column=name, value_set=column.allowed, mostly=column.mostly)
+        )
     if column.regex is not None:
-        rules.append(E.ExpectColumnValuesToMatchRegex(column=name, regex=column.regex, mostly=column.mostly))
+        rules.append(
+            expect.ExpectColumnValuesToMatchRegex(column=name, regex=column.regex, mostly=column.mostly)
+        )
     if column.clock_time:
-        rules.append(_custom().ExpectColumnValuesToBeClockTimes(
-            column=name, allow_2400=column.allow_2400, mostly=column.mostly))
+        rules.append(
+            _custom().ExpectColumnValuesToBeClockTimes(
+                column=name, allow_2400=column.allow_2400, mostly=column.mostly
+            )
+        )
     return rules
 
 
@@ -141,37 +155,56 @@ def build_expectations(source: Source, context: ValidationContext, frame: pd.Dat
     """
     import great_expectations as gx
 
-    E = gx.expectations
+    expect = gx.expectations
     rules: list[Any] = []
     for column in source.columns:
         rules.extend(_column_expectations(column, gx))
     if source.kind == "event":
-        rules.append(E.ExpectColumnValuesToBeBetween(
-            column=source.event_timestamp, min_value=pd.Timestamp(context.interval.start).tz_convert("UTC"),
-            max_value=pd.Timestamp(context.interval.end).tz_convert("UTC"), strict_max=True,
-            meta={"rule": "event time inside the data interval"}))
+        rules.append(
+            expect.ExpectColumnValuesToBeBetween(
+                column=source.event_timestamp,
+                min_value=pd.Timestamp(context.interval.start).tz_convert("UTC"),
+                max_value=pd.Timestamp(context.interval.end).tz_convert("UTC"),
+                strict_max=True,
+                meta={"rule": "event time inside the data interval"},
+            )
+        )
     if len(source.key) == 1:
-        rules.append(E.ExpectColumnValuesToBeUnique(column=source.key[0]))
+        rules.append(expect.ExpectColumnValuesToBeUnique(column=source.key[0]))
     else:
-        rules.append(E.ExpectCompoundColumnsToBeUnique(column_list=source.key))
+        rules.append(expect.ExpectCompoundColumnsToBeUnique(column_list=source.key))
     for ref in source.references:
         known = set(context.reference_values.get((ref.to_source, ref.to_column), [])) | set(ref.extra_values)
         observed = set(frame[ref.column].dropna().unique().tolist()) if ref.column in frame.columns else set()
         values = sorted(known & observed, key=str)
-        rules.append(E.ExpectColumnValuesToBeInSet(
-            column=ref.column, value_set=values, mostly=ref.mostly,
-            meta={"rule": f"known in {ref.to_source}.{ref.to_column}"}))
+        rules.append(
+            expect.ExpectColumnValuesToBeInSet(
+                column=ref.column,
+                value_set=values,
+                mostly=ref.mostly,
+                meta={"rule": f"known in {ref.to_source}.{ref.to_column}"},
+            )
+        )
     count = source.row_count
-    rules.append(E.ExpectTableRowCountToBeBetween(
-        min_value=count.min_rows, max_value=count.max_rows, severity=count.severity))
-    history = context.row_history[-count.history_days:]
+    rules.append(
+        expect.ExpectTableRowCountToBeBetween(
+            min_value=count.min_rows, max_value=count.max_rows, severity=count.severity
+        )
+    )
+    history = context.row_history[-count.history_days :]
     if count.history_low is not None and len(history) >= count.min_history:
         mid = median(history)
-        rules.append(E.ExpectTableRowCountToBeBetween(
-            min_value=math.floor(count.history_low * mid), max_value=math.ceil((count.history_high or 1e9) * mid),
-            severity=count.severity,
-            meta={"rule": f"row count within {count.history_low}..{count.history_high} x median of "
-                          f"{len(history)} recent days ({mid:g})"}))
+        rules.append(
+            expect.ExpectTableRowCountToBeBetween(
+                min_value=math.floor(count.history_low * mid),
+                max_value=math.ceil((count.history_high or 1e9) * mid),
+                severity=count.severity,
+                meta={
+                    "rule": f"row count within {count.history_low}..{count.history_high} x median of "
+                    f"{len(history)} recent days ({mid:g})"
+                },
+            )
+        )
     return rules
 
 
@@ -223,8 +256,9 @@ def _content_hash(frame: pd.DataFrame) -> int:
 def _run_gx(frame: pd.DataFrame, source: Source, context: ValidationContext) -> SourceReport:
     import great_expectations as gx
 
-    suite = gx.ExpectationSuite(name=f"{source.name}_{context.interval.ds}",
-                                expectations=build_expectations(source, context, frame))
+    suite = gx.ExpectationSuite(
+        name=f"{source.name}_{context.interval.ds}", expectations=build_expectations(source, context, frame)
+    )
     result = _batch_definition().get_batch(batch_parameters={"dataframe": frame}).validate(suite)
     checks = [_describe(r) for r in result.results]
     return SourceReport(source=source.name, rows=len(frame), checks=checks, gx_result=result.to_json_dict())
@@ -253,8 +287,13 @@ def _describe(result: Any) -> Check:
         rule += f" (at most {1 - kwargs['mostly']:.1%} null)"
     elif kwargs.get("mostly", 1) < 1:
         rule += f" (mostly {kwargs['mostly']:.1%})"
-    return Check(rule=rule, column=kwargs.get("column"), severity=str(getattr(config.severity, "value", "critical")),
-                 success=bool(result.success), observed=_observed(result))
+    return Check(
+        rule=rule,
+        column=kwargs.get("column"),
+        severity=str(getattr(config.severity, "value", "critical")),
+        success=bool(result.success),
+        observed=_observed(result),
+    )
 
 
 def _observed(result: Any) -> str:

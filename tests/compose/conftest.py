@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-
 from stack import Stack, env_file, read_env, record
 
 
@@ -25,7 +24,11 @@ def stack() -> Iterator[Stack]:
     started = time.monotonic()
     stack.compose("up", "-d")
     seconds = stack.wait_healthy(600)
-    record("compose_up_to_healthy", seconds=round(time.monotonic() - started, 1), after_up_returned=round(seconds, 1))
+    record(
+        "compose_up_to_healthy",
+        seconds=round(time.monotonic() - started, 1),
+        after_up_returned=round(seconds, 1),
+    )
     try:
         yield stack
     finally:

@@ -20,8 +20,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 logger = logging.getLogger(__name__)
 
-SERVICES = ("postgres", "redis", "airflow-api-server", "airflow-scheduler", "airflow-dag-processor",
-            "airflow-triggerer", "airflow-worker", "mlflow", "serving")
+SERVICES = (
+    "postgres",
+    "redis",
+    "airflow-api-server",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+    "mlflow",
+    "serving",
+)
 
 
 def env_file() -> Path:
@@ -35,7 +44,11 @@ def env_file() -> Path:
 
 
 def read_env(path: Path) -> dict[str, str]:
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
+    pairs = (
+        line.split("=", 1)
+        for line in path.read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
     return {k.strip(): v.strip() for k, v in pairs}
 
 
@@ -88,17 +101,24 @@ class Stack:
         deadline = started + timeout
         while True:
             states = self.health()
-            pending = {s: v for s, v in states.items() if v != "healthy" and not (s == "serving" and v in ("starting", "unhealthy"))}
+            pending = {
+                s: v
+                for s, v in states.items()
+                if v != "healthy" and not (s == "serving" and v in ("starting", "unhealthy"))
+            }
             if not pending:
                 return time.monotonic() - started
             if time.monotonic() > deadline:
                 logs = {s: self.compose("logs", "--tail", "30", s).stdout[-2000:] for s in pending}
-                raise AssertionError(f"not healthy within {timeout:.0f} s: {pending}\n{json.dumps(logs, indent=1)}")
+                raise AssertionError(
+                    f"not healthy within {timeout:.0f} s: {pending}\n{json.dumps(logs, indent=1)}"
+                )
             time.sleep(2)
 
     def down(self, volumes: bool) -> None:
-        """Stop the stack; with ``volumes``, also the task containers the worker started on the engine (they
-        are not compose's, and one still running, e.g. a drift-triggered retraining, holds the lake volume)."""
+        """Stop the stack; with ``volumes``, also the task containers the worker started on the engine
+        (they are not compose's, and one still running, e.g. a drift-triggered retraining, holds the lake
+        volume)."""
         if volumes:
             self.compose("stop", "airflow-scheduler", "airflow-worker")  # no new task containers
             ids = docker("ps", "-aq", "--filter", "label=airloop.task_id").stdout.split()
@@ -113,10 +133,10 @@ class Stack:
         return f"http://127.0.0.1:{self.env[ports[service]]}"
 
     def postgres_dsn(self, database: str) -> str:
-        return (f"postgresql://{self.env.get('POSTGRES_USER', 'airloop')}:{self.env['POSTGRES_PASSWORD']}"
-                f"@127.0.0.1:{self.env['POSTGRES_PORT']}/{database}")
-
-
+        return (
+            f"postgresql://{self.env.get('POSTGRES_USER', 'airloop')}:{self.env['POSTGRES_PASSWORD']}"
+            f"@127.0.0.1:{self.env['POSTGRES_PORT']}/{database}"
+        )
 
 
 def wait_for(what: str, check: Any, timeout: float, poll: float = 1.0) -> Any:
@@ -130,7 +150,7 @@ def wait_for(what: str, check: Any, timeout: float, poll: float = 1.0) -> Any:
 
 
 def rest(stack: Stack) -> Any:
-    from airloop.airflow_runtime import AirflowREST
+    from airloop_tools.airflow_runtime import AirflowREST
 
     return AirflowREST(stack.url("airflow"), "admin", stack.env["AIRLOOP_ADMIN_PASSWORD"], timeout=60)
 
@@ -142,6 +162,9 @@ def task_instance(api: Any, dag_id: str, run_id: str, task_id: str) -> dict[str,
 def champion_version(stack: Stack, model: str = "flight_delay") -> str | None:
     import httpx
 
-    response = httpx.get(f"{stack.url('mlflow')}/api/2.0/mlflow/registered-models/alias",
-                         params={"name": model, "alias": "champion"}, timeout=30)
+    response = httpx.get(
+        f"{stack.url('mlflow')}/api/2.0/mlflow/registered-models/alias",
+        params={"name": model, "alias": "champion"},
+        timeout=30,
+    )
     return response.json()["model_version"]["version"] if response.status_code == 200 else None

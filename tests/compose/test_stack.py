@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from stack import Stack, champion_version, docker, record, rest, task_instance, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.compose]
@@ -29,21 +28,32 @@ SERVED_DAYS = (date(2013, 2, 1), date(2013, 2, 2), date(2013, 2, 3))
 
 
 def task_log(api, dag_id: str, run_id: str, task_id: str, attempt: int) -> str:
-    body = api.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{attempt}",
-                       params={"full_content": True})
+    body = api.request(
+        "GET",
+        f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{attempt}",
+        params={"full_content": True},
+    )
     content = body.get("content", "")
     return content if isinstance(content, str) else json.dumps(content)
 
 
 def kill_first_try(stack: Stack, task_id: str, timeout: float = 600) -> str:
     """SIGKILL the first task container of ``task_id`` once its body runs; the container's id."""
+
     def running() -> str | None:
-        out = docker("ps", "-q", "--filter", f"label=airloop.task_id={task_id}",
-                     "--filter", "label=airloop.try_number=1").stdout.split()
+        out = docker(
+            "ps",
+            "-q",
+            "--filter",
+            f"label=airloop.task_id={task_id}",
+            "--filter",
+            "label=airloop.try_number=1",
+        ).stdout.split()
         if not out:
             return None
         logs = docker("logs", out[0], check=False).stderr
         return out[0] if "answers" in logs or "INFO" in logs else None  # past its dependency checks
+
     container = wait_for(f"a running {task_id} container", running, timeout, poll=0.5)
     docker("kill", container)
     return container
@@ -56,16 +66,17 @@ def live_rows(stack: Stack, request_ids: list[str]) -> int:
         exists = conn.execute("SELECT to_regclass('airloop_live_log')").fetchone()[0]
         if exists is None:
             return 0
-        return conn.execute("SELECT count(*) FROM airloop_live_log WHERE request_id = ANY(%s)",
-                            (request_ids,)).fetchone()[0]
+        return conn.execute(
+            "SELECT count(*) FROM airloop_live_log WHERE request_id = ANY(%s)", (request_ids,)
+        ).fetchone()[0]
 
 
 def served_flights():
+    import pandas as pd
+
     from airloop.batch import schedule
     from airloop.sources import ReplaySource
     from airloop.usecases import load_use_case
-
-    import pandas as pd
 
     use_case = load_use_case("flights")
     source = ReplaySource(ROOT / "include" / "data" / "nycflights13")
@@ -73,7 +84,7 @@ def served_flights():
 
 
 def test_the_loop_runs_on_the_compose_stack(stack: Stack) -> None:
-    from airloop.serving.runner import request_rows
+    from airloop_tools.service_runner import request_rows
 
     api = rest(stack)
     api.wait_until("DAGs parsed by the dag-processor", lambda: api.dag("drift_monitor"), 300, 3)
@@ -83,7 +94,9 @@ def test_the_loop_runs_on_the_compose_stack(stack: Stack) -> None:
     # 1. ingest + validate a month on the Celery worker; its Asset event schedules materialize_features
     t0 = time.monotonic()
     ingest = api.trigger("ingest_validate", {"first_day": FIRST, "last_day": LAST, "chunk_days": 8})
-    assert api.wait_run("ingest_validate", ingest, 1200) == "success", api.task_states("ingest_validate", ingest)
+    assert api.wait_run("ingest_validate", ingest, 1200) == "success", api.task_states(
+        "ingest_validate", ingest
+    )
     record("compose_ingest_31_days", seconds=round(time.monotonic() - t0, 1))
     materialize = api.wait_new_run("materialize_features", set(), 300)
     assert api.wait_run("materialize_features", materialize, 900) == "success"
@@ -93,21 +106,41 @@ def test_the_loop_runs_on_the_compose_stack(stack: Stack) -> None:
     train = api.trigger("train_model", TRAIN)
     killed = kill_first_try(stack, "build_training_set")
     assert api.wait_run("train_model", train, 1800) == "success", api.task_states("train_model", train)
-    record("compose_train_model_run", seconds=round(time.monotonic() - t0, 1), note="includes one killed try + retry delay")
+    record(
+        "compose_train_model_run",
+        seconds=round(time.monotonic() - t0, 1),
+        note="includes one killed try + retry delay",
+    )
     built = task_instance(api, "train_model", train, "build_training_set")
     assert built["try_number"] == 2 and built["state"] == "success"
     assert "Docker container failed" in task_log(api, "train_model", train, "build_training_set", 1)
     trained = task_instance(api, "train_model", train, "train")
     assert trained["operator"] == "AirloopDockerOperator" and trained["executor"] in (None, "CeleryExecutor")
-    assert trained["queue"] == "default" and trained["unixname"] == "airloop"  # the Celery worker container ran it
+    assert (
+        trained["queue"] == "default" and trained["unixname"] == "airloop"
+    )  # the Celery worker container ran it
     log = task_log(api, "train_model", train, "train", trained["try_number"])
-    assert "AIRLOOP_RESULT" in log and "training" in log.lower()  # the container's own output, in the task log
+    assert (
+        "AIRLOOP_RESULT" in log and "training" in log.lower()
+    )  # the container's own output, in the task log
     result = api.xcom("train_model", train, "train")
     built_xcom = api.xcom("train_model", train, "build_training_set")
-    # the retried write is whole: the training set on the lake volume is the retry's, with nothing half-written
-    listing = docker("run", "--rm", "--network", "none", "-v", f"{stack.env['AIRLOOP_LAKE_VOLUME']}:/lake:ro",
-                     "--entrypoint", "find", stack.env["AIRLOOP_RUNTIME_IMAGE"], "/lake/training",
-                     "-type", "f").stdout.split()
+    # the retried write is whole: the training set on the lake volume is the retry's, with nothing
+    # half-written
+    listing = docker(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        f"{stack.env['AIRLOOP_LAKE_VOLUME']}:/lake:ro",
+        "--entrypoint",
+        "find",
+        stack.env["AIRLOOP_RUNTIME_IMAGE"],
+        "/lake/training",
+        "-type",
+        "f",
+    ).stdout.split()
     assert sorted(Path(p).name for p in listing) == ["holdout.parquet", "train.parquet"], (listing, killed)
     assert built_xcom["train_rows"] == result["train_rows"]
     promoted = api.xcom("train_model", train, "promote")
@@ -119,7 +152,7 @@ def test_the_loop_runs_on_the_compose_stack(stack: Stack) -> None:
     events, use_case = served_flights()
     request_ids, served = [], 0
     for start in range(0, len(events), 500):
-        chunk = events.iloc[start:start + 500]
+        chunk = events.iloc[start : start + 500]
         response = serving.post("/predict", json={"rows": request_rows(chunk, use_case.known_before_event)})
         assert response.status_code == 200, response.text[:500]
         body = response.json()
@@ -135,8 +168,12 @@ def test_the_loop_runs_on_the_compose_stack(stack: Stack) -> None:
     # 5. drift_monitor: the sensor (triggerer) sees the rows, check_drift runs in a task container
     api.set_paused("drift_monitor", False)
     monitor = api.wait_new_run("drift_monitor", set(), 300)
-    wait_for("check_drift finished", lambda: api.task_states("drift_monitor", monitor).get("check_drift")
-             in ("success", "failed"), 900, poll=3)
+    wait_for(
+        "check_drift finished",
+        lambda: api.task_states("drift_monitor", monitor).get("check_drift") in ("success", "failed"),
+        900,
+        poll=3,
+    )
     assert api.task_states("drift_monitor", monitor)["check_drift"] == "success"
     check = api.xcom("drift_monitor", monitor, "check_drift")
     assert check["window"]["rows"] == served and check["status"]

@@ -39,8 +39,9 @@ def test_bento_pins_are_the_requirements_pins():
     assert bento["torch"].local == "cpu"
     for name, version in bento.items():
         assert name in project, f"{name} is pinned in the bentofile but not in requirements.txt"
-        assert version.public == project[name].public, \
+        assert version.public == project[name].public, (
             f"{name}: bentofile {version} != requirements.txt {project[name]}"
+        )
 
 
 @pytest.mark.slow
@@ -49,18 +50,29 @@ def test_bentoml_build_without_docker_or_uv(tmp_path):
     stub.parent.mkdir()
     stub.write_text(f'#!/bin/sh\necho "$*" >> {tmp_path}/uv-called\nexit 1\n')
     stub.chmod(0o755)
-    env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml"), "BENTOML_DO_NOT_TRACK": "true",
-           "PATH": f"{stub.parent}{os.pathsep}{os.environ['PATH']}"}  # as `make bento` does
+    env = {
+        **os.environ,
+        "BENTOML_HOME": str(tmp_path / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "PATH": f"{stub.parent}{os.pathsep}{os.environ['PATH']}",
+    }  # as `make bento` does
     bentoml = str(Path(sys.executable).with_name("bentoml"))
-    build = subprocess.run([bentoml, "build", "-f", str(BENTOFILE), "-o", "tag", str(ROOT / "include")],
-                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    build = subprocess.run(
+        [bentoml, "build", "-f", str(BENTOFILE), "-o", "tag", str(ROOT / "include")],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     assert not (tmp_path / "uv-called").exists(), (tmp_path / "uv-called").read_text()
 
     store = tmp_path / "bentoml" / "bentos" / "airloop_serving"
     (bento,) = [p for p in store.iterdir() if p.name != "latest"]
-    assert (bento / "src" / "airloop" / "serving" / "service.py").read_bytes() == \
-        (ROOT / "include" / "airloop" / "serving" / "service.py").read_bytes()
+    assert (bento / "src" / "airloop" / "serving" / "service.py").read_bytes() == (
+        ROOT / "include" / "airloop" / "serving" / "service.py"
+    ).read_bytes()
     assert not list((bento / "src").rglob("*.pyc"))
     requirements = (bento / "env" / "python" / "requirements.txt").read_text().splitlines()
     assert "torch==2.13.0+cpu" in requirements
@@ -70,8 +82,13 @@ def test_bentoml_build_without_docker_or_uv(tmp_path):
     assert info["service"] == "airloop.serving.service:PredictionService"
     assert info["name"] == "airloop_serving"
 
-    listed = subprocess.run([bentoml, "list", "airloop_serving", "-o", "json"], env=env, capture_output=True,
-                            text=True, timeout=120)
+    listed = subprocess.run(
+        [bentoml, "list", "airloop_serving", "-o", "json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bento.name in listed.stdout
 
 

@@ -12,13 +12,11 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import dag_named
 
 
@@ -27,24 +25,30 @@ def _served_rows(home: Path, rows: int, served_at: datetime, seed: int, drifted:
     from airloop.model.pyfunc import RegisteredModel
     from airloop.training import TrainingWindow
 
-    train = Lake(home / "lake").read_dataset("training", f"{TrainingWindow.ending(date(2013, 1, 30), 22, 7).key}/train")
+    train = Lake(home / "lake").read_dataset(
+        "training", f"{TrainingWindow.ending(date(2013, 1, 30), 22, 7).key}/train"
+    )
     frame = train.sample(rows, random_state=seed).reset_index(drop=True)
     if drifted:
         frame["temp"] = frame["temp"] + 30
         frame["dewp"] = frame["dewp"] + 25
         frame["seats"] = frame["seats"] * 1.5
     scored = RegisteredModel("models:/flight_delay@champion", "1").predict(frame)
-    return frame.assign(probability=scored["probability"].to_numpy(), label=scored["label"].to_numpy(),
-                        model_version="1", request_id=f"req-{seed}",
-                        served_at=[served_at + timedelta(milliseconds=i) for i in range(rows)])
+    return frame.assign(
+        probability=scored["probability"].to_numpy(),
+        label=scored["label"].to_numpy(),
+        model_version="1",
+        request_id=f"req-{seed}",
+        served_at=[served_at + timedelta(milliseconds=i) for i in range(rows)],
+    )
 
 
 def _log(home: Path, frame: pd.DataFrame) -> None:
-    from airloop.serving.livelog import LiveLog
+    from airloop.livelog import LiveLog
 
     log = LiveLog(home / "lake" / "live", flush_rows=700)
     for start in range(0, len(frame), 500):
-        log.append(frame.iloc[start:start + 500])
+        log.append(frame.iloc[start : start + 500])
     log.close()
 
 
@@ -86,26 +90,25 @@ def test_drift_monitor_triggers_only_on_drift_and_the_retrain_carries_the_eviden
     before = {r.run_id for r in _train_runs()}
 
     # 1. Undrifted: the sensor sees 1,500 of the 2,000 rows it waits for, defers; the rest arrives later.
-    day1 = datetime(2013, 1, 31, 14, tzinfo=timezone.utc)
+    day1 = datetime(2013, 1, 31, 14, tzinfo=UTC)
     calm = _served_rows(monitor_home, 3000, day1, seed=1, drifted=False)
     _log(monitor_home, calm.iloc[:1500])
     late = threading.Timer(3.0, _log, args=(monitor_home, calm.iloc[1500:]))
     late.start()
-    started = time.monotonic()
-    run = drift_dag.test(logical_date=datetime(2013, 1, 31, 15, tzinfo=timezone.utc))
+    run = drift_dag.test(logical_date=datetime(2013, 1, 31, 15, tzinfo=UTC))
     late.join()
     assert str(run.state) == "success"
-    assert time.monotonic() - started > 3.0  # it waited in the trigger for the late rows
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     assert states["no_retrain"] == "success" and states["trigger_retrain"] == "skipped"
     [first] = past_checks(lake)
-    assert first["window"]["rows"] >= 2000 and first["window"]["after"] is None
+    # Only 1,500 rows existed when the run started: a window of all 3,000 means it waited for the late ones.
+    assert first["window"]["rows"] == 3000 and first["window"]["after"] is None
     assert first["decision"]["status"] == "quiet" and not first["decision"]["alerts"]
     assert {r.run_id for r in _train_runs()} == before
 
     # 2. Drifted: a heat wave; the window starts where the first one ended.
     _log(monitor_home, _served_rows(monitor_home, 3000, day1 + timedelta(days=1), seed=2, drifted=True))
-    run = drift_dag.test(logical_date=datetime(2013, 2, 1, 15, tzinfo=timezone.utc))
+    run = drift_dag.test(logical_date=datetime(2013, 2, 1, 15, tzinfo=UTC))
     assert str(run.state) == "success"
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     assert states["trigger_retrain"] == "success" and states["no_retrain"] == "skipped"
@@ -117,10 +120,15 @@ def test_drift_monitor_triggers_only_on_drift_and_the_retrain_carries_the_eviden
     report = Path(second["report"]["html"])
     assert report.exists() and "temp" in report.read_text()
     monitoring = mlflow.get_run(second["mlflow_run_id"])
-    assert monitoring.data.tags["airloop.champion_version"] == "1" and monitoring.data.tags["airloop.decision"] == "retrain"
+    assert (
+        monitoring.data.tags["airloop.champion_version"] == "1"
+        and monitoring.data.tags["airloop.decision"] == "retrain"
+    )
     assert monitoring.info.artifact_uri.startswith((monitor_home / "mlflow").as_uri())
     assert {a.path for a in mlflow.MlflowClient().list_artifacts(second["mlflow_run_id"], "drift")} == {
-        "drift/report.html", "drift/summary.json"}
+        "drift/report.html",
+        "drift/summary.json",
+    }
 
     [triggered] = [r for r in _train_runs() if r.run_id not in before]
     conf = triggered.conf
@@ -129,9 +137,10 @@ def test_drift_monitor_triggers_only_on_drift_and_the_retrain_carries_the_eviden
     assert set(conf["drift_evidence"]["drifted_features"]) >= {"temp", "dewp", "seats"}
 
     # 3. The triggered training run (its conf, on this small lake's window) carries the evidence.
-    train = dag_named("train_model").test(logical_date=datetime(2013, 2, 1, 16, tzinfo=timezone.utc),
-                                          run_conf={**conf, "train_days": 22, "holdout_days": 7,
-                                                    "hyperparameters": {"epochs": 2}})
+    train = dag_named("train_model").test(
+        logical_date=datetime(2013, 2, 1, 16, tzinfo=UTC),
+        run_conf={**conf, "train_days": 22, "holdout_days": 7, "hyperparameters": {"epochs": 2}},
+    )
     assert str(train.state) == "success"
     registry = ModelRegistry(settings.mlflow_tracking_uri, "flight_delay")
     v2 = registry.version("2")
@@ -142,8 +151,11 @@ def test_drift_monitor_triggers_only_on_drift_and_the_retrain_carries_the_eviden
     assert evidence["report"]["html"] == str(report)
 
     # 4. Still drifted, but within the cooldown of the retrain: reported, no second trigger.
-    _log(monitor_home, _served_rows(monitor_home, 2500, day1 + timedelta(days=1, hours=2), seed=3, drifted=True))
-    run = drift_dag.test(logical_date=datetime(2013, 2, 1, 18, tzinfo=timezone.utc))
+    _log(
+        monitor_home,
+        _served_rows(monitor_home, 2500, day1 + timedelta(days=1, hours=2), seed=3, drifted=True),
+    )
+    run = drift_dag.test(logical_date=datetime(2013, 2, 1, 18, tzinfo=UTC))
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     assert states["trigger_retrain"] == "skipped"
     third = past_checks(lake)[-1]

@@ -44,14 +44,16 @@ def local_store(tmp_path_factory):
 def late_requests(lake: Lake) -> pd.DataFrame:
     """The flights of 2013-01-09 asked about again at 23:30 that evening (after the last snapshot)."""
     flights = lake.read_partition("validated", "flights", "2013-01-09")
-    flights = flights[flights.tailnum.notna()].drop_duplicates(["carrier", "origin", "dest", "tailnum"]).head(200)
+    flights = (
+        flights[flights.tailnum.notna()].drop_duplicates(["carrier", "origin", "dest", "tailnum"]).head(200)
+    )
     return flights.assign(time_hour=LATE.floor("h"), minute=30).reset_index(drop=True)
 
 
 def test_online_equals_offline_for_the_same_keys_and_time(local_store):
     """Training/serving consistency: Feast online values == historical values at the same instant."""
-    from airloop.featurestore import historical_features, online_features
     from airloop.features import apply_defaults
+    from airloop.featurestore import historical_features, online_features
 
     store, lake = local_store
     requests = late_requests(lake)
@@ -60,7 +62,9 @@ def test_online_equals_offline_for_the_same_keys_and_time(local_store):
     columns = feature_columns(UC)
     known = ["origin_weather__unknown", "carrier_history__unknown", "route_history__unknown"]
     assert online[known].to_numpy().sum() == 0  # (some tail numbers are absent from the FAA table: unknown)
-    pd.testing.assert_frame_equal(offline[columns].astype("float64"), online[columns].astype("float64"), rtol=1e-12)
+    pd.testing.assert_frame_equal(
+        offline[columns].astype("float64"), online[columns].astype("float64"), rtol=1e-12
+    )
 
 
 def test_historical_retrieval_equals_plain_pandas(local_store):
@@ -73,9 +77,15 @@ def test_historical_retrieval_equals_plain_pandas(local_store):
     when = flights.time_hour + pd.to_timedelta(flights.minute, unit="m")
 
     weather = lake.read_validated("weather").sort_values("time_hour")
-    asof = pd.merge_asof(pd.DataFrame({"when": when, "origin": flights.origin, "i": range(len(flights))}).sort_values("when"),
-                         weather[["time_hour", "origin", "temp", "visib"]], left_on="when", right_on="time_hour",
-                         by="origin", direction="backward", tolerance=pd.Timedelta(hours=3)).sort_values("i")
+    asof = pd.merge_asof(
+        pd.DataFrame({"when": when, "origin": flights.origin, "i": range(len(flights))}).sort_values("when"),
+        weather[["time_hour", "origin", "temp", "visib"]],
+        left_on="when",
+        right_on="time_hour",
+        by="origin",
+        direction="backward",
+        tolerance=pd.Timedelta(hours=3),
+    ).sort_values("i")
     np.testing.assert_allclose(got.temp.to_numpy(), asof.temp.to_numpy(), equal_nan=True)
     np.testing.assert_allclose(got.visib.to_numpy(), asof.visib.to_numpy(), equal_nan=True)
 
@@ -87,12 +97,17 @@ def test_historical_retrieval_equals_plain_pandas(local_store):
         window = past[(departed < midnight) & (departed >= midnight - pd.Timedelta(days=w))]
         share = (window.dep_delay > 15).groupby(window.carrier).mean()
         mean = window.dep_delay.groupby(window.carrier).mean()
-        np.testing.assert_allclose(got[f"carrier_delayed_share_{w}d"], flights.carrier.map(share), equal_nan=True)
+        np.testing.assert_allclose(
+            got[f"carrier_delayed_share_{w}d"], flights.carrier.map(share), equal_nan=True
+        )
         np.testing.assert_allclose(got[f"carrier_mean_delay_{w}d"], flights.carrier.map(mean), equal_nan=True)
         route = window.origin + "-" + window.dest
         rshare = (window.dep_delay > 15).groupby(route).mean()
-        np.testing.assert_allclose(got[f"route_delayed_share_{w}d"], (flights.origin + "-" + flights.dest).map(rshare),
-                                   equal_nan=True)
+        np.testing.assert_allclose(
+            got[f"route_delayed_share_{w}d"],
+            (flights.origin + "-" + flights.dest).map(rshare),
+            equal_nan=True,
+        )
     assert len(got) == len(flights) and (got.event_timestamp.to_numpy() == when.to_numpy()).all()
 
 
@@ -146,12 +161,15 @@ def test_production_configuration_redis_and_postgres_registry(tmp_path, monkeypa
     redis = pytest.importorskip("redis")
     try:
         redis.Redis(host="127.0.0.1", port=6379, socket_timeout=2).ping()
-        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True, connect_timeout=3) as c:
+        with psycopg.connect(
+            "postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True, connect_timeout=3
+        ) as c:
             if not c.execute("SELECT 1 FROM pg_database WHERE datname='airloop_test_feast'").fetchone():
                 c.execute("CREATE DATABASE airloop_test_feast")
-    except Exception as err:  # the services are absent on this machine: say so, do not pass silently
+    except (redis.RedisError, psycopg.Error) as err:
+        # the services are absent on this machine: say so, do not pass silently
         pytest.skip(f"local Redis/PostgreSQL not reachable: {err}")
-    from airloop.featurestore import materialize_days, online_features, open_store, historical_features
+    from airloop.featurestore import historical_features, materialize_days, online_features, open_store
 
     project = f"airloop_test_{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("AIRLOOP_HOME", str(tmp_path))

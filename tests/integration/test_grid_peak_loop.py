@@ -6,10 +6,9 @@ retrain, through the same DAG files as flights. One phase per test, in order (a 
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
-
 from conftest import dag_named, free_port
 
 LAST_DAY = "2014-03-14"  # ingested Jan 1 .. Mar 14 (73 days, 48 half-hours each)
@@ -19,7 +18,8 @@ TRAIN = {"holdout_end": "2014-03-01", "train_days": 45, "holdout_days": 14}
 
 @pytest.fixture(scope="module")
 def grid(tmp_path_factory, airflow_db):
-    """The use case selected for every phase (DAG files, library, the service process) and its state folder."""
+    """The use case selected for every phase (DAG files, library, the service process) and its state
+    folder."""
     home = tmp_path_factory.mktemp("grid")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AIRLOOP_USE_CASE", "grid_peak")
@@ -32,8 +32,10 @@ def grid(tmp_path_factory, airflow_db):
 
 
 def test_1_ingest_validates_the_csv_days(grid):
-    run = dag_named("ingest_validate").test(logical_date=datetime(2014, 3, 20, tzinfo=timezone.utc),
-                                            run_conf={"first_day": "2014-01-01", "last_day": LAST_DAY})
+    run = dag_named("ingest_validate").test(
+        logical_date=datetime(2014, 3, 20, tzinfo=UTC),
+        run_conf={"first_day": "2014-01-01", "last_day": LAST_DAY},
+    )
     assert str(run.state) == "success"
     validated = grid.lake.validated_days()
     assert len(validated) == 73 and validated[0] == "2014-01-01" and validated[-1] == LAST_DAY
@@ -44,19 +46,27 @@ def test_1_ingest_validates_the_csv_days(grid):
 
 
 def test_2_materialize_features_with_integer_keys(grid):
-    run = dag_named("materialize_features").test(logical_date=datetime(2014, 3, 21, tzinfo=timezone.utc),
-                                                 run_conf={"first_day": "2014-01-01", "last_day": "2014-03-07"})
+    run = dag_named("materialize_features").test(
+        logical_date=datetime(2014, 3, 21, tzinfo=UTC),
+        run_conf={"first_day": "2014-01-01", "last_day": "2014-03-07"},
+    )
     assert str(run.state) == "success"
     half_hour = grid.lake.read_partition("features", "half_hour_history", "2014-03-07")
-    assert sorted(half_hour["half_hour"], key=int) == [str(p) for p in range(1, 49)]  # int keys as join strings
-    assert (half_hour["half_hour_periods_7d"] == 7).all()  # one value a day of the week before, each known by then
+    assert sorted(half_hour["half_hour"], key=int) == [
+        str(p) for p in range(1, 49)
+    ]  # int keys as join strings
+    assert (
+        half_hour["half_hour_periods_7d"] == 7
+    ).all()  # one value a day of the week before, each known by then
     daytype = grid.lake.read_partition("features", "daytype_history", "2014-03-07")
     assert {"0-1", "1-48"} <= set(daytype["daytype_half_hour"])  # composite (workday, period)
 
 
 def test_3_train_registers_torch_beside_its_baseline(grid):
-    run = dag_named("train_model").test(logical_date=datetime(2014, 3, 21, 1, tzinfo=timezone.utc),
-                                        run_conf={**TRAIN, "reason": "test: first grid model"})
+    run = dag_named("train_model").test(
+        logical_date=datetime(2014, 3, 21, 1, tzinfo=UTC),
+        run_conf={**TRAIN, "reason": "test: first grid model"},
+    )
     assert str(run.state) == "success"
     assert grid.registry.version_of("champion") == "1"
     v1 = grid.registry.version("1")
@@ -73,7 +83,7 @@ def test_4_serve_over_http_then_feedback(grid, tmp_path):
 
     from airloop.batch import schedule
     from airloop.feedback import record_day
-    from airloop.serving.runner import local_service, replay
+    from airloop_tools.service_runner import local_service, replay
 
     live = pd.concat([schedule(grid.use_case, grid.source, d) for d in LIVE], ignore_index=True)
     assert len(live) == 7 * 48 and "demand_gw" not in live  # the outcome is never sent
@@ -99,7 +109,7 @@ def test_4_serve_over_http_then_feedback(grid, tmp_path):
 def test_5_drift_triggers_a_retrain_with_its_evidence(grid):
     from airloop.drift.monitor import past_checks
 
-    drift = dag_named("drift_monitor").test(logical_date=datetime(2014, 3, 21, 2, tzinfo=timezone.utc))
+    drift = dag_named("drift_monitor").test(logical_date=datetime(2014, 3, 21, 2, tzinfo=UTC))
     assert str(drift.state) == "success"
     [check] = past_checks(grid.lake)
     assert check["window"]["rows"] == 7 * 48 + 1  # the replay and the one extra request
@@ -107,14 +117,19 @@ def test_5_drift_triggers_a_retrain_with_its_evidence(grid):
     states = {ti.task_id: str(ti.state) for ti in drift.get_task_instances()}
     assert states["trigger_retrain"] == "success"
     conf = next(ti for ti in drift.get_task_instances() if ti.task_id == "check_drift").xcom_pull(
-        task_ids="check_drift", key="conf")
+        task_ids="check_drift", key="conf"
+    )
     assert conf["holdout_end"] == "2014-03-15"  # through the newest validated day
     # (the features of the days ingested after the live week, as the validated-zone Asset would schedule)
-    features = dag_named("materialize_features").test(logical_date=datetime(2014, 3, 21, 3, tzinfo=timezone.utc),
-                                                      run_conf={"first_day": "2014-03-08", "last_day": LAST_DAY})
+    features = dag_named("materialize_features").test(
+        logical_date=datetime(2014, 3, 21, 3, tzinfo=UTC),
+        run_conf={"first_day": "2014-03-08", "last_day": LAST_DAY},
+    )
     assert str(features.state) == "success"
-    retrain = dag_named("train_model").test(logical_date=datetime(2014, 3, 21, 4, tzinfo=timezone.utc),
-                                            run_conf={**conf, "train_days": 45, "holdout_days": 7})
+    retrain = dag_named("train_model").test(
+        logical_date=datetime(2014, 3, 21, 4, tzinfo=UTC),
+        run_conf={**conf, "train_days": 45, "holdout_days": 7},
+    )
     assert str(retrain.state) == "success"
     v2 = grid.registry.version("2")
     tags = grid.registry.client.get_run(v2.run_id).data.tags

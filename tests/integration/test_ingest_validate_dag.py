@@ -42,7 +42,9 @@ def states(run) -> dict[str, str]:
 
     with create_session() as session:
         tis = session.query(TaskInstance).filter_by(dag_id=run.dag_id, run_id=run.run_id).all()
-        return {f"{ti.task_id}[{ti.map_index}]" if ti.map_index >= 0 else ti.task_id: str(ti.state) for ti in tis}
+        return {
+            f"{ti.task_id}[{ti.map_index}]" if ti.map_index >= 0 else ti.task_id: str(ti.state) for ti in tis
+        }
 
 
 def asset_events(run) -> list[dict]:
@@ -50,8 +52,12 @@ def asset_events(run) -> list[dict]:
     from airflow.utils.session import create_session
 
     with create_session() as session:
-        rows = (session.query(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id)
-                .filter(AssetEvent.source_run_id == run.run_id, AssetModel.uri == "x-airloop://lake/validated").all())
+        rows = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetEvent.source_run_id == run.run_id, AssetModel.uri == "x-airloop://lake/validated")
+            .all()
+        )
         return [dict(e.extra) for e in rows]
 
 
@@ -73,12 +79,17 @@ def test_scheduled_day_from_the_replay_source(dag, airloop_home):
 
 
 def test_ranged_run_in_chunks(dag, airloop_home):
-    run = dag.test(logical_date=datetime(2013, 2, 1, tzinfo=NY),
-                   run_conf={"first_day": "2013-01-01", "last_day": "2013-01-05", "chunk_days": 2})
+    run = dag.test(
+        logical_date=datetime(2013, 2, 1, tzinfo=NY),
+        run_conf={"first_day": "2013-01-01", "last_day": "2013-01-05", "chunk_days": 2},
+    )
     assert str(run.state) == "success", states(run)
     s = states(run)
     assert {k for k in s if k.startswith("validate_and_publish")} == {
-        "validate_and_publish[0]", "validate_and_publish[1]", "validate_and_publish[2]"}
+        "validate_and_publish[0]",
+        "validate_and_publish[1]",
+        "validate_and_publish[2]",
+    }
     assert lake().validated_days() == [f"2013-01-0{i}" for i in range(1, 6)]
     assert asset_events(run)[0]["validated"] == 5
 

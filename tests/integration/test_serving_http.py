@@ -13,18 +13,31 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC
 from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import free_port
 
 pytestmark = pytest.mark.slow
 
-ROW = {"year": 2013, "month": 1, "day": 29, "sched_dep_time": 1545, "sched_arr_time": 1830, "carrier": "UA",
-       "flight": 1545, "tailnum": "N14228", "origin": "EWR", "dest": "IAH", "distance": 1400, "hour": 15,
-       "minute": 45, "time_hour": "2013-01-29T20:00:00Z"}
+ROW = {
+    "year": 2013,
+    "month": 1,
+    "day": 29,
+    "sched_dep_time": 1545,
+    "sched_arr_time": 1830,
+    "carrier": "UA",
+    "flight": 1545,
+    "tailnum": "N14228",
+    "origin": "EWR",
+    "dest": "IAH",
+    "distance": 1400,
+    "hour": 15,
+    "minute": 45,
+    "time_hour": "2013-01-29T20:00:00Z",
+}
 AS_OF = "2013-01-29T20:30:00Z"
 
 
@@ -40,13 +53,29 @@ def serving_home(champion_home, tmp_path_factory):
 @pytest.fixture()
 def server(serving_home):
     port = free_port()
-    env = {**os.environ, "AIRLOOP_HOME": str(serving_home), "AIRLOOP_SERVING_WATCH_SECONDS": "1",
-           "AIRLOOP_SERVING_MAX_ROWS": "50"}
+    env = {
+        **os.environ,
+        "AIRLOOP_HOME": str(serving_home),
+        "AIRLOOP_SERVING_WATCH_SECONDS": "1",
+        "AIRLOOP_SERVING_MAX_ROWS": "50",
+    }
     bentoml = Path(sys.executable).with_name("bentoml")
     log = open(serving_home / f"serve-{port}.log", "wb")
-    process = subprocess.Popen([str(bentoml), "serve", "airloop.serving.service:PredictionService", "--host", "127.0.0.1",
-                                "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [
+            str(bentoml),
+            "serve",
+            "airloop.serving.service:PredictionService",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -70,10 +99,14 @@ def predict(client, flights, **extra):
     return client.post("/predict", json={"rows": flights, "as_of": AS_OF, **extra})
 
 
-VARIANTS = [ROW, {**ROW, "carrier": "AA", "flight": 100, "dest": "MIA"}, {**ROW, "tailnum": None},
-            {**ROW, "carrier": "ZZ", "dest": "XYZ", "tailnum": "N000ZZ"}, {**ROW, "sched_dep_time": 605, "hour": 6,
-                                                                        "minute": 5, "day": 28},
-            {**ROW, "carrier": "B6", "origin": "JFK", "dest": "BOS", "distance": 187, "tailnum": "N503JB"}]
+VARIANTS = [
+    ROW,
+    {**ROW, "carrier": "AA", "flight": 100, "dest": "MIA"},
+    {**ROW, "tailnum": None},
+    {**ROW, "carrier": "ZZ", "dest": "XYZ", "tailnum": "N000ZZ"},
+    {**ROW, "sched_dep_time": 605, "hour": 6, "minute": 5, "day": 28},
+    {**ROW, "carrier": "B6", "origin": "JFK", "dest": "BOS", "distance": 187, "tailnum": "N503JB"},
+]
 
 
 @pytest.fixture()
@@ -89,7 +122,11 @@ def in_process(champion_home, monkeypatch):
     monkeypatch.setenv("AIRLOOP_HOME", str(champion_home))
     settings, use_case = load_settings(), load_use_case("flights")
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    return open_store(settings, use_case, apply=False), RegisteredModel("models:/flight_delay/1", "1"), use_case
+    return (
+        open_store(settings, use_case, apply=False),
+        RegisteredModel("models:/flight_delay/1", "1"),
+        use_case,
+    )
 
 
 def reference(store, model, use_case, rows, as_of):
@@ -109,7 +146,7 @@ def test_fast_path_equals_reference_path_exactly(in_process):
     entities, a missing tail number, stale values, own and default ``as_of``) equal those of each request
     scored alone by the reference path, bit for bit."""
     from dataclasses import dataclass
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     import numpy as np
     import pandas as pd
@@ -121,17 +158,22 @@ def test_fast_path_equals_reference_path_exactly(in_process):
 
     store, model, use_case = in_process
     torch.set_num_threads(1)  # as the service
-    Row = row_model(use_case)  # noqa: N806
+    Row = row_model(use_case)
 
     @dataclass
     class Request:
         rows: list
         as_of: datetime | None
 
-    served = datetime(2013, 1, 29, 21, 0, tzinfo=timezone.utc)
-    stale = datetime(2013, 2, 2, 12, 0, tzinfo=timezone.utc)
-    requests = [Request([VARIANTS[0]], datetime.fromisoformat(AS_OF)), Request(VARIANTS[1:4], None),
-                Request(VARIANTS * 5, stale), Request([VARIANTS[4]], None), Request([VARIANTS[5]], served)]
+    served = datetime(2013, 1, 29, 21, 0, tzinfo=UTC)
+    stale = datetime(2013, 2, 2, 12, 0, tzinfo=UTC)
+    requests = [
+        Request([VARIANTS[0]], datetime.fromisoformat(AS_OF)),
+        Request(VARIANTS[1:4], None),
+        Request(VARIANTS * 5, stale),
+        Request([VARIANTS[4]], None),
+        Request([VARIANTS[5]], served),
+    ]
     batch = [Request([Row.model_validate(r) for r in request.rows], request.as_of) for request in requests]
     answers, scored = score_batch(online_lookup(store, use_case), model, batch, served)
     logged = log_frame([scored])
@@ -142,14 +184,22 @@ def test_fast_path_equals_reference_path_exactly(in_process):
         features, scores, frame = reference(store, model, use_case, rows, request.as_of or served)
         fast = online_features(store, use_case, frame, request.as_of or served)
         pd.testing.assert_frame_equal(fast, features[list(fast.columns)], check_exact=True)
-        np.testing.assert_array_equal([p["probability"] for p in answer["predictions"]], scores["probability"])
+        np.testing.assert_array_equal(
+            [p["probability"] for p in answer["predictions"]], scores["probability"]
+        )
         assert [p["label"] for p in answer["predictions"]] == scores["label"].tolist()
         flags = [c for c in features.columns if c.endswith(("__unknown", "__stale"))]
         assert [p["flags"] for p in answer["predictions"]] == features[flags].astype(int).to_dict("records")
-        expected.append(features.assign(probability=scores["probability"].to_numpy(), label=scores["label"].to_numpy(),
-                                        model_version="1", request_id=answer["request_id"], served_at=served,
-                                        **{c: frame[c].array for c in use_case.logged_columns()
-                                           if c not in features.columns}))
+        expected.append(
+            features.assign(
+                probability=scores["probability"].to_numpy(),
+                label=scores["label"].to_numpy(),
+                model_version="1",
+                request_id=answer["request_id"],
+                served_at=served,
+                **{c: frame[c].array for c in use_case.logged_columns() if c not in features.columns},
+            )
+        )
     expected = pd.concat(expected, ignore_index=True)
     assert sorted(expected.columns) == sorted(logged.columns)
     pd.testing.assert_frame_equal(expected[list(logged.columns)], logged, check_exact=True)
@@ -175,7 +225,7 @@ def test_array_scorer_equals_the_pyfunc(in_process):
     sizes = [1, 7, 2, 50]
     probability, label = model.score(columns, sizes)
     starts = np.cumsum([0, *sizes[:-1]])
-    want = pd.concat([model.predict(features.iloc[a:a + n]) for a, n in zip(starts, sizes, strict=True)])
+    want = pd.concat([model.predict(features.iloc[a : a + n]) for a, n in zip(starts, sizes, strict=True)])
     np.testing.assert_array_equal(probability, want["probability"])
     np.testing.assert_array_equal(label, want["label"])
     with pytest.raises(ValueError, match="groups cover"):
@@ -189,7 +239,9 @@ def test_single_and_multi_row_and_bad_requests(server):
     body = one.json()
     assert body["model_version"] == "1" and 0 < body["predictions"][0]["probability"] < 1
     assert body["predictions"][0]["flags"]["carrier_history__unknown"] == 0
-    many = predict(client, [ROW, {**ROW, "carrier": "AA", "flight": 100, "dest": "MIA"}, {**ROW, "tailnum": None}])
+    many = predict(
+        client, [ROW, {**ROW, "carrier": "AA", "flight": 100, "dest": "MIA"}, {**ROW, "tailnum": None}]
+    )
     assert many.status_code == 200 and len(many.json()["predictions"]) == 3
     unknown = predict(client, [{**ROW, "carrier": "ZZ", "dest": "XYZ"}]).json()["predictions"][0]["flags"]
     assert unknown["carrier_history__unknown"] == 1 and unknown["route_history__unknown"] == 1
@@ -201,10 +253,18 @@ def test_single_and_multi_row_and_bad_requests(server):
         "unknown airport": (predict(client, [{**ROW, "origin": "XXX"}]), "origin"),
         "empty list": (predict(client, []), "rows"),
         "oversized list": (predict(client, [ROW] * 51), "rows"),
-        "malformed JSON": (client.post("/predict", content=b'{"rows": [', headers={"Content-Type": "application/json"}),
-                           "JSON"),
-        "wrong content type": (client.post("/predict", content=httpx.Client().build_request(
-            "POST", "http://x", json={"rows": [ROW]}).content, headers={"Content-Type": "text/plain"}), "Content-Type"),
+        "malformed JSON": (
+            client.post("/predict", content=b'{"rows": [', headers={"Content-Type": "application/json"}),
+            "JSON",
+        ),
+        "wrong content type": (
+            client.post(
+                "/predict",
+                content=httpx.Client().build_request("POST", "http://x", json={"rows": [ROW]}).content,
+                headers={"Content-Type": "text/plain"},
+            ),
+            "Content-Type",
+        ),
     }
     for case, (response, names) in bad.items():
         assert 400 <= response.status_code < 500, (case, response.status_code, response.text)
@@ -232,8 +292,9 @@ def test_requests_queued_together_are_scored_together_and_fail_alone():
 
     async def submit_all():
         scorer = Scorer(Service())
-        return await asyncio.gather(*(scorer.submit(rows, None) for rows in (["a"], ["bad"], ["b", "c"])),
-                                    return_exceptions=True)
+        return await asyncio.gather(
+            *(scorer.submit(rows, None) for rows in (["a"], ["bad"], ["b", "c"])), return_exceptions=True
+        )
 
     first, bad, last = asyncio.run(submit_all())
     assert first == {"rows": 1} and last == {"rows": 2} and isinstance(bad, ValueError)
@@ -267,7 +328,9 @@ def test_adaptive_batching_endpoint(server):
     bodies = [[{**ROW, "flight": 100 + i}] * (1 + i % 3) for i in range(24)]
     with ThreadPoolExecutor(8) as pool:
         responses = list(pool.map(lambda rows: client.post("/predict_rows", json={"rows": rows}), bodies))
-    assert all(r.status_code == 200 for r in responses), [r.text for r in responses if r.status_code != 200][:2]
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses if r.status_code != 200][
+        :2
+    ]
     assert [len(r.json()) for r in responses] == [len(b) for b in bodies]
     assert all(p["model_version"] == "1" for r in responses for p in r.json())
     bad = client.post("/predict_rows", json={"rows": [{**ROW, "origin": "XXX"}]})
@@ -275,8 +338,8 @@ def test_adaptive_batching_endpoint(server):
 
 
 def test_hot_swap_without_failed_requests_and_live_log(server):
+    from airloop.livelog import read_live
     from airloop.registry import ModelRegistry
-    from airloop.serving.livelog import read_live
 
     client, process, home = server
     uri = f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
@@ -289,16 +352,20 @@ def test_hot_swap_without_failed_requests_and_live_log(server):
             r = predict(client, [ROW, {**ROW, "flight": 7}])
             results.append((r.status_code, r.json().get("model_version") if r.status_code == 200 else r.text))
 
+    def wait_for(condition, what: str, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
+            time.sleep(0.05)
+
     sender = threading.Thread(target=traffic)
     sender.start()
-    time.sleep(2)
+    wait_for(lambda: len(results) >= 20, "traffic answered by v1")
     v2 = registry.register(v1.source, v1.run_id, {"copy_of": "1"})
     registry.move_alias("champion", v2, "test", "hot swap test", "2013-01-30T00:00:00-05:00")
-    swapped_at = time.monotonic()
-    while time.monotonic() - swapped_at < 20 and (not results or results[-1][1] != v2):
-        time.sleep(0.2)
-    switch_seconds = time.monotonic() - swapped_at
-    time.sleep(1)
+    wait_for(lambda: results[-1][1] == v2, "the service answers with the new champion")
+    swapped = len(results)
+    wait_for(lambda: len(results) >= swapped + 20, "more traffic after the swap")
     stop.set()
     sender.join()
     metrics = client.get("/metrics").text  # Prometheus follows the swap too
@@ -307,14 +374,16 @@ def test_hot_swap_without_failed_requests_and_live_log(server):
     registry.move_alias("champion", "1", "test", "restore", "2013-01-30T00:00:00-05:00")
     assert all(code == 200 for code, _ in results), [r for r in results if r[0] != 200][:3]
     versions = [v for _, v in results]
-    assert versions[0] == "1" and versions[-1] == v2 and switch_seconds < 5
+    assert versions[0] == "1" and versions[-1] == v2  # (how fast it switches: bench/bench_serving.py)
     assert versions == sorted(versions, key=lambda v: versions.index(v))  # never back to the old one
 
     served = sum(2 for _ in results)
     os.killpg(process.pid, signal.SIGTERM)  # graceful: the live log drains its queue
     process.wait(30)
     live = read_live(home / "lake" / "live")
-    assert {"year", "month", "day", "carrier", "flight", "origin", "dest"} <= set(live.columns)  # the flight key
+    assert {"year", "month", "day", "carrier", "flight", "origin", "dest"} <= set(
+        live.columns
+    )  # the flight key
     mine = live[live.model_version.isin(["1", v2])]
     assert len(mine) >= served  # earlier tests of this server share the log folder
     assert set(mine.model_version) == {"1", v2}
@@ -338,9 +407,21 @@ def test_a_fresh_deployment_serves_503_until_definitions_and_a_champion_exist(ch
     port = free_port()
     env = {**os.environ, "AIRLOOP_HOME": str(home), "AIRLOOP_SERVING_WATCH_SECONDS": "1"}
     log_path = home / "serve.log"
-    process = subprocess.Popen([str(Path(sys.executable).with_name("bentoml")), "serve",
-                                "airloop.serving.service:PredictionService", "--host", "127.0.0.1", "--port", str(port)],
-                               env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("bentoml")),
+            "serve",
+            "airloop.serving.service:PredictionService",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=open(log_path, "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
 
     def readyz() -> int:
@@ -358,7 +439,9 @@ def test_a_fresh_deployment_serves_503_until_definitions_and_a_champion_exist(ch
         assert "not ready" in log_path.read_text() and "materialize_features" in log_path.read_text()
         with pytest.MonkeyPatch.context() as mp:
             mp.setenv("AIRLOOP_HOME", str(home))
-            open_store(load_settings(), load_use_case("flights"), apply=True)  # what materialize_features does
+            open_store(
+                load_settings(), load_use_case("flights"), apply=True
+            )  # what materialize_features does
         deadline = time.monotonic() + 60
         while "not ready: no champion" not in log_path.read_text():  # definitions alone are not enough
             assert time.monotonic() < deadline, log_path.read_text()[-3000:]

@@ -4,12 +4,11 @@ artifacts), real Feast (DuckDB offline store, SQLite online store), real Airflow
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import dag_named
 
 DAYS = (date(2013, 1, 1), date(2013, 1, 29))
@@ -37,7 +36,7 @@ def test_train_promote_retrain_and_rollback(trained_home, monkeypatch):
     monkeypatch.setenv("AIRLOOP_HOME", str(trained_home))
     settings, use_case = load_settings(), load_use_case("flights")
     train_dag = dag_named("train_model")
-    first = train_dag.test(logical_date=datetime(2013, 2, 1, tzinfo=timezone.utc), run_conf=CONF)
+    first = train_dag.test(logical_date=datetime(2013, 2, 1, tzinfo=UTC), run_conf=CONF)
     assert str(first.state) == "success"
     registry = ModelRegistry(settings.mlflow_tracking_uri, "flight_delay")
     assert registry.version_of("champion") == "1" and registry.version_of("challenger") == "1"
@@ -46,15 +45,28 @@ def test_train_promote_retrain_and_rollback(trained_home, monkeypatch):
     assert v1.tags["champion.set_by"].startswith("airflow:train_model/")
     run = registry.client.get_run(v1.run_id)
     assert json.loads(run.data.tags["airloop.window"]) == {
-        "train_start": "2013-01-01", "holdout_start": "2013-01-23", "holdout_end": "2013-01-30"}
+        "train_start": "2013-01-01",
+        "holdout_start": "2013-01-23",
+        "holdout_end": "2013-01-30",
+    }
     assert int(run.data.tags["airloop.train_rows"]) > 10000
     assert run.data.tags["airloop.feature_service"] == "flight_delay_v1"
-    assert len(run.data.tags["airloop.git_commit"]) in (40, 7) or run.data.tags["airloop.git_commit"] == "unknown"
+    assert (
+        len(run.data.tags["airloop.git_commit"]) in (40, 7)
+        or run.data.tags["airloop.git_commit"] == "unknown"
+    )
     assert {"holdout_roc_auc", "baseline_holdout_roc_auc", "valid_log_loss"} <= set(run.data.metrics)
     artifacts = {a.path for a in registry.client.list_artifacts(v1.run_id)}
     assert {"reference_profile.json", "evaluation"} <= artifacts
-    profile = json.loads(Path(mlflow.artifacts.download_artifacts(run_id=v1.run_id, artifact_path="reference_profile.json",
-                                                                   tracking_uri=settings.mlflow_tracking_uri)).read_text())
+    profile = json.loads(
+        Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=v1.run_id,
+                artifact_path="reference_profile.json",
+                tracking_uri=settings.mlflow_tracking_uri,
+            )
+        ).read_text()
+    )
     assert profile["numeric"]["temp"]["edges"] and profile["categorical"]["carrier"]["frequencies"]
 
     # the registered champion predicts exactly what the same training (same seed, same data) gives in memory
@@ -67,18 +79,29 @@ def test_train_promote_retrain_and_rollback(trained_home, monkeypatch):
     holdout = lake.read_dataset("training", f"{window.key}/holdout")
     fit, valid = time_split(train_all, "event_timestamp", use_case.model.validation_fraction)
     spec = use_case.model
-    in_memory = train(fit, valid, "is_delayed", spec.categorical, spec.numeric, spec.monotone_increasing,
-                      {**spec.hyperparameters, "epochs": 3})
+    in_memory = train(
+        fit,
+        valid,
+        "is_delayed",
+        spec.categorical,
+        spec.numeric,
+        spec.monotone_increasing,
+        {**spec.hyperparameters, "epochs": 3},
+    )
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    served = mlflow.pyfunc.load_model("models:/flight_delay@champion").predict(holdout)["probability"].to_numpy()
+    served = (
+        mlflow.pyfunc.load_model("models:/flight_delay@champion").predict(holdout)["probability"].to_numpy()
+    )
     np.testing.assert_allclose(served, in_memory.predict_proba(holdout), rtol=1e-6, atol=1e-7)
     signature = mlflow.models.get_model_info("models:/flight_delay@champion").signature
     assert not set(signature.inputs.input_names()) & set(use_case.forbidden_inputs)  # leakage guard
 
     # a drift-triggered retrain carries its evidence; an equal model is within tolerance and promoted
     evidence = {"drifted": {"temp": {"psi": 0.4, "ks": 0.3}}}
-    second = train_dag.test(logical_date=datetime(2013, 2, 2, tzinfo=timezone.utc),
-                            run_conf={**CONF, "reason": "drift", "drift_evidence": evidence})
+    second = train_dag.test(
+        logical_date=datetime(2013, 2, 2, tzinfo=UTC),
+        run_conf={**CONF, "reason": "drift", "drift_evidence": evidence},
+    )
     assert str(second.state) == "success"
     assert registry.version_of("champion") == "2"
     run2 = registry.client.get_run(registry.version("2").run_id)
@@ -86,8 +109,9 @@ def test_train_promote_retrain_and_rollback(trained_home, monkeypatch):
     assert json.loads(run2.data.tags["airloop.drift_evidence"]) == evidence
     assert registry.version("2").tags["gate.verdict"] in ("better", "within_tolerance")
 
-    rollback = dag_named("rollback_model").test(logical_date=datetime(2013, 2, 3, tzinfo=timezone.utc),
-                                                run_conf={"reason": "bad canary"})
+    rollback = dag_named("rollback_model").test(
+        logical_date=datetime(2013, 2, 3, tzinfo=UTC), run_conf={"reason": "bad canary"}
+    )
     assert str(rollback.state) == "success"
     assert registry.version_of("champion") == "1"
     trail = [(m.alias, m.version, m.previous) for m in registry.audit_trail() if m.alias == "champion"]
@@ -101,8 +125,9 @@ def test_train_promote_retrain_and_rollback(trained_home, monkeypatch):
     from airloop.sources import ReplaySource
 
     materialize_days(open_store(settings, use_case), use_case, [date(2013, 1, 29)])
-    batch = dag_named("batch_inference").test(logical_date=datetime(2013, 2, 4, tzinfo=timezone.utc),
-                                              run_conf={"day": "2013-01-30", "chunk_rows": 300})
+    batch = dag_named("batch_inference").test(
+        logical_date=datetime(2013, 2, 4, tzinfo=UTC), run_conf={"day": "2013-01-30", "chunk_rows": 300}
+    )
     assert str(batch.state) == "success"
     predictions = lake.read_partition("predictions", "flight_delay", "2013-01-30")
     events = schedule(use_case, ReplaySource("include/data/nycflights13"), date(2013, 1, 30))

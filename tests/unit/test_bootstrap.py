@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from airloop.bootstrap import SECRET_VARS, ensure_state
+from airloop_tools.bootstrap import SECRET_VARS, ensure_state
 
 
 def test_secrets_are_owner_only_from_creation_and_kept(tmp_path, monkeypatch):
@@ -27,5 +27,7 @@ def test_secrets_are_owner_only_from_creation_and_kept(tmp_path, monkeypatch):
     assert ensure_state(tmp_path) == first  # kept: encrypted connections stay readable
     assert json.loads((tmp_path / "simple_auth_manager_passwords.json").read_text())["admin"] == password
     ensure_state(tmp_path, admin_password="chosen-by-the-operator")
-    assert json.loads((tmp_path / "simple_auth_manager_passwords.json").read_text()) == {"admin": "chosen-by-the-operator"}
+    assert json.loads((tmp_path / "simple_auth_manager_passwords.json").read_text()) == {
+        "admin": "chosen-by-the-operator"
+    }
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -40,8 +40,11 @@ def test_the_hostnet_override_puts_every_service_on_the_host_network_with_loopba
     assert set(override) == set(services)
     assert all(s == {"network_mode": "host"} for s in override.values())
     assert not [name for name, s in services.items() if "ports" in s]  # ports only in compose.ports.yaml
-    env = dict(line.split("=", 1) for line in (ROOT / "docker" / "compose.hostnet.env").read_text().splitlines()
-               if "=" in line and not line.startswith("#"))
+    env = dict(
+        line.split("=", 1)
+        for line in (ROOT / "docker" / "compose.hostnet.env").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
     assert all(env[k] == "127.0.0.1" for k in env if k.endswith(("_HOST", "_BIND", "_LISTEN")))
 
 
@@ -64,14 +67,22 @@ def test_kubernetes_files_parse_and_use_the_same_images_and_probes():
     assert values["executor"] in ("CeleryExecutor", "KubernetesExecutor")
     assert values["config"]["core"]["dags_folder"] == "/opt/airloop/dags"
     docs = list(yaml.safe_load_all((ROOT / "docker" / "kubernetes" / "serving.yaml").read_text()))
-    containers = {c["name"]: c for d in docs if d["kind"] == "Deployment"
-                  for c in d["spec"]["template"]["spec"]["containers"]}
+    containers = {
+        c["name"]: c
+        for d in docs
+        if d["kind"] == "Deployment"
+        for c in d["spec"]["template"]["spec"]["containers"]
+    }
     assert containers["serving"]["image"].endswith("/airloop-serving:0.1.0")
     assert containers["serving"]["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert containers["mlflow"]["readinessProbe"]["httpGet"]["path"] == "/health"
-    secrets = {d["metadata"]["name"] for d in
-               yaml.safe_load_all((ROOT / "docker" / "kubernetes" / "secrets.example.yaml").read_text())}
-    referenced = {values["data"][k] for k in ("metadataSecretName", "resultBackendSecretName", "brokerUrlSecretName")}
+    secrets = {
+        d["metadata"]["name"]
+        for d in yaml.safe_load_all((ROOT / "docker" / "kubernetes" / "secrets.example.yaml").read_text())
+    }
+    referenced = {
+        values["data"][k] for k in ("metadataSecretName", "resultBackendSecretName", "brokerUrlSecretName")
+    }
     referenced |= {values[k] for k in ("fernetKeySecretName", "apiSecretKeySecretName", "jwtSecretName")}
     referenced |= {"airloop-settings", "airloop-mlflow"}
     assert referenced <= secrets

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -21,13 +21,21 @@ NO_FLOORS = Thresholds(ks_warn=0, ks_alert=0, psi_warn=0, psi_alert=0, null_shar
 
 def _reference(values: np.ndarray) -> NumericReference:
     p = numeric_profile(pd.Series(values), sample_size=len(values))
-    return NumericReference.from_sample(np.asarray(p["sample"]), p["edges"], p["frequencies"], p["null_share"], p["rows"])
+    return NumericReference.from_sample(
+        np.asarray(p["sample"]), p["edges"], p["frequencies"], p["null_share"], p["rows"]
+    )
 
 
-@pytest.mark.parametrize("seed,n,m,discrete,chunks", [
-    (0, 20000, 50000, False, 1), (1, 500, 30000, False, 7), (2, 3000, 800, True, 3), (3, 50, 40, True, 1),
-    (4, 10000, 10000, False, 4),
-])
+@pytest.mark.parametrize(
+    "seed,n,m,discrete,chunks",
+    [
+        (0, 20000, 50000, False, 1),
+        (1, 500, 30000, False, 7),
+        (2, 3000, 800, True, 3),
+        (3, 50, 40, True, 1),
+        (4, 10000, 10000, False, 4),
+    ],
+)
 def test_ks_statistic_equals_scipy(seed, n, m, discrete, chunks):
     rng = np.random.default_rng(seed)
     ref, cur = rng.normal(size=n), rng.normal(0.05 * seed, 1 + 0.1 * seed, size=m)
@@ -40,7 +48,9 @@ def test_ks_statistic_equals_scipy(seed, n, m, discrete, chunks):
     statistic, p = acc.ks()
     expected = ks_2samp(ref, cur[~np.isnan(cur)], method="asymp")
     assert abs(statistic - expected.statistic) <= 1e-9
-    assert p == pytest.approx(expected.pvalue, rel=0.1, abs=1e-3)  # asymptotic Kolmogorov vs scipy's finite-n asymp
+    assert p == pytest.approx(
+        expected.pvalue, rel=0.1, abs=1e-3
+    )  # asymptotic Kolmogorov vs scipy's finite-n asymp
     assert acc.nulls == int(np.isnan(cur).sum())
 
 
@@ -88,7 +98,7 @@ def _run(profile: dict, window: pd.DataFrame, policy: DriftPolicy):
     engine = DriftEngine.from_profile(profile, threads=1)
     engine.update(window)
     results = engine.evaluate(policy)
-    w = Window(None, datetime(2013, 7, 1, tzinfo=timezone.utc), len(window))
+    w = Window(None, datetime(2013, 7, 1, tzinfo=UTC), len(window))
     return results, decide(results, Performance(None, None, 0, [], None, False), w, policy, None)
 
 
@@ -111,7 +121,9 @@ def test_small_mean_shift_at_50k_rows_is_detected_but_alarms_only_above_the_floo
     results, decision = _run(profile, window, DriftPolicy())
     x0 = next(r for r in results if r.feature == "x0")
     assert x0.p_adjusted < 1e-6 and x0.status == "significant"  # detected ...
-    assert not decision.retrain and decision.status == "quiet"  # ... but 0.1 sigma is below the default floors
+    assert (
+        not decision.retrain and decision.status == "quiet"
+    )  # ... but 0.1 sigma is below the default floors
     assert all(r.status in ("ok", "significant") for r in results if r.feature != "x0")
     tuned = DriftPolicy(overrides={"x0": Thresholds(ks_warn=0.02, ks_alert=0.03)})
     results, decision = _run(profile, window, tuned)
@@ -141,10 +153,14 @@ def test_null_share_change_is_an_alert():
     rng = np.random.default_rng(9)
     profile, _ = _profile(rng)
     window = _window(rng, 5000)
-    window.loc[: 2000, "x3"] = np.nan
+    window.loc[:2000, "x3"] = np.nan
     results, decision = _run(profile, window, DriftPolicy())
     x3 = next(r for r in results if r.feature == "x3")
-    assert x3.null_share_change == pytest.approx(2001 / 5000) and x3.status == "alert" and "null share" in x3.reasons[-1]
+    assert (
+        x3.null_share_change == pytest.approx(2001 / 5000)
+        and x3.status == "alert"
+        and "null share" in x3.reasons[-1]
+    )
 
 
 def test_categorical_profile_treats_whole_floats_like_integers():
@@ -156,7 +172,9 @@ def test_pvalue_adjustment():
     p = [0.01, 0.04, 0.03, float("nan"), 0.2]
     assert adjust_pvalues(p, "bonferroni")[:3].tolist() == pytest.approx([0.04, 0.16, 0.12])
     bh = adjust_pvalues(p, "bh")
-    assert bh[[0, 1, 2, 4]].tolist() == pytest.approx([0.04, 0.16 / 3, 0.16 / 3, 0.2])  # step-up: min over ranks >= own
+    assert bh[[0, 1, 2, 4]].tolist() == pytest.approx(
+        [0.04, 0.16 / 3, 0.16 / 3, 0.2]
+    )  # step-up: min over ranks >= own
     assert np.isnan(bh[3])
     with pytest.raises(ValueError, match="unknown"):
         adjust_pvalues(p, "holm")
@@ -170,7 +188,7 @@ def test_decision_min_rows_cooldown_and_performance():
     policy = DriftPolicy(min_rows=1000, cooldown_hours=24)
     results = engine.evaluate(policy)
     quiet_perf = Performance(0.7, 0.69, 2000, ["2013-07-01"], 0.01, False)
-    end = datetime(2013, 7, 2, tzinfo=timezone.utc)
+    end = datetime(2013, 7, 2, tzinfo=UTC)
     assert decide(results, quiet_perf, Window(None, end, 500), policy, None).status == "too_few_rows"
     assert decide(results, quiet_perf, Window(None, end, 3000), policy, None).retrain
     cooled = decide(results, quiet_perf, Window(None, end, 3000), policy, end - timedelta(hours=3))
@@ -188,10 +206,15 @@ def test_report_has_table_and_overlays():
     rng = np.random.default_rng(12)
     profile, _ = _profile(rng)
     results, decision = _run(profile, _window(rng, 3000, shift=1.0, new_category=0.05), DriftPolicy())
-    summary = {"window": {"id": "w1", "after": None, "until": "2013-07-01", "rows": 3000}, "model": "m",
-               "champion_version": "1", "policy": DriftPolicy().model_dump(), "decision": decision.__dict__,
-               "performance": Performance(None, None, 0, [], None, False).as_dict(),
-               "features": [r.as_dict() for r in results]}
+    summary = {
+        "window": {"id": "w1", "after": None, "until": "2013-07-01", "rows": 3000},
+        "model": "m",
+        "champion_version": "1",
+        "policy": DriftPolicy().model_dump(),
+        "decision": decision.__dict__,
+        "performance": Performance(None, None, 0, [], None, False).as_dict(),
+        "features": [r.as_dict() for r in results],
+    }
     page = render_html(summary)
     assert page.count("<tr>") == len(results) + 1 and "sortTable" in page
     assert page.count("<polyline") == 2 * 6 and "ZZ (" in page and "Decision: retrain" in page

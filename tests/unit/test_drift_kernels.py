@@ -44,15 +44,19 @@ def _cases() -> dict[str, tuple[np.ndarray, np.ndarray]]:
         "infinite reference": (np.unique(np.concatenate([normal[:100], [np.inf, -np.inf]])), window),
         "one point": (np.array([0.0]), np.concatenate([window, [0.0, 0.0, np.inf]])),
         "no points": (np.array([], dtype="float64"), window),
-        "tiny span, huge magnitude": (np.unique(huge),
-                                      np.concatenate([huge, huge + 3e-8, huge - 1e-8, [1e9 - 1, 2e9]])),
+        "tiny span, huge magnitude": (
+            np.unique(huge),
+            np.concatenate([huge, huge + 3e-8, huge - 1e-8, [1e9 - 1, 2e9]]),
+        ),
         "float32 window": (np.unique(normal.astype("float32").astype("float64")), window.astype("float32")),
         "empty window": (np.unique(normal), np.array([], dtype="float64")),
         "one far outlier in the reference": (outlier, np.concatenate([window, [1e300, 1e299, np.inf]])),
         "values on cell boundaries": (np.unique(normal), boundary),
         "read-only window": (np.unique(normal), np.frombuffer(window.tobytes(), dtype="float64")),
-        "signed zeros and subnormals": (np.unique(np.concatenate([normal[:100], [0.0, 5e-324, -5e-324]])),
-                                        np.array([0.0, -0.0, 5e-324, -5e-324, 1e-310, -1e-310])),
+        "signed zeros and subnormals": (
+            np.unique(np.concatenate([normal[:100], [0.0, 5e-324, -5e-324]])),
+            np.array([0.0, -0.0, 5e-324, -5e-324, 1e-310, -1e-310]),
+        ),
     }
 
 

@@ -8,20 +8,61 @@ KEY = {"year": 2013, "month": 1, "day": 5, "origin": "JFK", "carrier": "AA"}
 
 
 def test_served_predictions_joined_to_outcomes_by_flight_key():
-    served = pd.DataFrame([
-        {**KEY, "flight": 1, "probability": 0.9, "label": 1, "model_version": "1", "served_at": pd.Timestamp("2013-01-05T10:00Z")},
-        {**KEY, "flight": 2, "probability": 0.1, "label": 0, "model_version": "1", "served_at": pd.Timestamp("2013-01-05T10:00Z")},
-        {**KEY, "flight": 3, "probability": 0.7, "label": 1, "model_version": "1", "served_at": pd.Timestamp("2013-01-05T10:00Z")},
-        {**KEY, "flight": 3, "probability": 0.2, "label": 0, "model_version": "2", "served_at": pd.Timestamp("2013-01-05T11:00Z")},
-        {**KEY, "flight": 9, "probability": 0.5, "label": 1, "model_version": "2", "served_at": pd.Timestamp("2013-01-05T11:00Z")},
-    ])
-    outcomes = pd.DataFrame([
-        {**KEY, "flight": 1, "dep_time": 900.0, "arr_delay": 60.0},  # delayed
-        {**KEY, "flight": 2, "dep_time": 900.0, "arr_delay": 0.0},  # on time
-        {**KEY, "flight": 3, "dep_time": None, "arr_delay": None},  # cancelled -> positive
-    ])
+    served = pd.DataFrame(
+        [
+            {
+                **KEY,
+                "flight": 1,
+                "probability": 0.9,
+                "label": 1,
+                "model_version": "1",
+                "served_at": pd.Timestamp("2013-01-05T10:00Z"),
+            },
+            {
+                **KEY,
+                "flight": 2,
+                "probability": 0.1,
+                "label": 0,
+                "model_version": "1",
+                "served_at": pd.Timestamp("2013-01-05T10:00Z"),
+            },
+            {
+                **KEY,
+                "flight": 3,
+                "probability": 0.7,
+                "label": 1,
+                "model_version": "1",
+                "served_at": pd.Timestamp("2013-01-05T10:00Z"),
+            },
+            {
+                **KEY,
+                "flight": 3,
+                "probability": 0.2,
+                "label": 0,
+                "model_version": "2",
+                "served_at": pd.Timestamp("2013-01-05T11:00Z"),
+            },
+            {
+                **KEY,
+                "flight": 9,
+                "probability": 0.5,
+                "label": 1,
+                "model_version": "2",
+                "served_at": pd.Timestamp("2013-01-05T11:00Z"),
+            },
+        ]
+    )
+    outcomes = pd.DataFrame(
+        [
+            {**KEY, "flight": 1, "dep_time": 900.0, "arr_delay": 60.0},  # delayed
+            {**KEY, "flight": 2, "dep_time": 900.0, "arr_delay": 0.0},  # on time
+            {**KEY, "flight": 3, "dep_time": None, "arr_delay": None},  # cancelled -> positive
+        ]
+    )
     m = day_metrics(served, outcomes, UC)
-    assert m["served"] == 4 and m["with_outcome"] == 3  # flight 9 has no outcome; flight 3 counted once (latest)
+    assert (
+        m["served"] == 4 and m["with_outcome"] == 3
+    )  # flight 9 has no outcome; flight 3 counted once (latest)
     assert m["by_version"]["1"] == {"rows": 2, "accuracy": 1.0, "roc_auc": 1.0, "positive_rate": 0.5}
     assert m["by_version"]["2"]["rows"] == 1 and m["by_version"]["2"]["accuracy"] == 0.0
     assert m["by_version"]["2"]["roc_auc"] is None  # one class only: undefined, not invented

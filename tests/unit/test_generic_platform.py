@@ -14,10 +14,28 @@ from airloop.usecases import _REGISTRY, load_use_case
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORM = sorted(
     [p for p in (ROOT / "include" / "airloop").rglob("*.py") if "usecases" not in p.parts]
-    + list((ROOT / "dags").glob("*.py")) + list((ROOT / "plugins").glob("*.py")))
+    + list((ROOT / "dags").glob("*.py"))
+    + list((ROOT / "plugins").glob("*.py"))
+)
 # Platform vocabulary that a use case may also use as a column name.
-GENERIC = {"name", "model", "type", "day", "year", "month", "hour", "minute", "period", "engine", "engines",
-           "key", "label", "probability", "ds", "tz"}
+GENERIC = {
+    "name",
+    "model",
+    "type",
+    "day",
+    "year",
+    "month",
+    "hour",
+    "minute",
+    "period",
+    "engine",
+    "engines",
+    "key",
+    "label",
+    "probability",
+    "ds",
+    "tz",
+}
 # The one place a use case is named on purpose: the default selection, a setting.
 CONFIGURATION = {("include/airloop/settings.py", "flights")}
 
@@ -31,8 +49,9 @@ def use_case_names() -> dict[str, str]:
         for source in uc.sources:
             declared |= {source.name, *(c.name for c in source.columns)}
         if uc.features:
-            declared |= {g.name for g in [*uc.features.observations, *uc.features.histories,
-                                          *uc.features.attributes]}
+            declared |= {
+                g.name for g in [*uc.features.observations, *uc.features.histories, *uc.features.attributes]
+            }
             declared |= set(uc.features.request_schema) | set(uc.features.defaults) | {uc.features.service}
         names |= {n: case for n in declared - GENERIC}
     return names
@@ -49,7 +68,9 @@ def mentions(path: Path, names: dict[str, str]) -> list[str]:
         elif isinstance(node, ast.arg):
             text = node.arg
         if text in names and (str(path.relative_to(ROOT)), text) not in CONFIGURATION:
-            found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {text!r} (a name of use case {names[text]})")
+            found.append(
+                f"{path.relative_to(ROOT)}:{node.lineno}: {text!r} (a name of use case {names[text]})"
+            )
     return found
 
 
@@ -69,6 +90,7 @@ def test_a_planted_mention_is_found(tmp_path):
     try:
         planted.write_text('def f(frame):\n    return frame["tailnum"]\n')
         assert mentions(planted, use_case_names()) == [
-            "include/airloop/_planted_for_test.py:2: 'tailnum' (a name of use case flights)"]
+            "include/airloop/_planted_for_test.py:2: 'tailnum' (a name of use case flights)"
+        ]
     finally:
         planted.unlink()

@@ -8,8 +8,8 @@ from conftest import CORRUPTIONS
 
 from airloop.ingest import failure_message, ingest_day, summarize, validate_day
 from airloop.lake import Lake
-from airloop.settings import load_settings
 from airloop.resources import source_path
+from airloop.settings import load_settings
 from airloop.sources import make_source
 from airloop.usecases import load_use_case
 
@@ -50,7 +50,10 @@ def test_bad_day_is_quarantined_and_validated_zone_untouched(airloop_home, sourc
     # quarantine: readable report, full GX result, and the data itself
     folder = lake.quarantine_dir("2013-01-02")
     report = (folder / "REPORT.md").read_text()
-    assert "Quarantined: flights data of 2013-01-02" in report and expected.split(" -> ")[0].split(".")[-1] in report
+    assert (
+        "Quarantined: flights data of 2013-01-02" in report
+        and expected.split(" -> ")[0].split(".")[-1] in report
+    )
     assert (folder / "validation.json").exists()
     assert (folder / "flights").is_dir() and any((folder / "flights").iterdir())
 
@@ -71,7 +74,9 @@ def test_reingest_is_idempotent(airloop_home, source_folder):
     lake, second = run("2013-01-01")
     pd.testing.assert_frame_equal(a, lake.read_partition("validated", "flights", "2013-01-01"))
     assert manifest == lake.manifest("2013-01-01") and first == second
-    assert [p.name for p in lake.partition("validated", "flights", "2013-01-01").iterdir()] == ["part-0.parquet"]
+    assert [p.name for p in lake.partition("validated", "flights", "2013-01-01").iterdir()] == [
+        "part-0.parquet"
+    ]
 
 
 def test_fixed_source_rerun_leaves_quarantine(airloop_home, source_folder):
@@ -80,7 +85,11 @@ def test_fixed_source_rerun_leaves_quarantine(airloop_home, source_folder):
     assert lake.quarantined_days() == ["2013-01-01"]
     source_folder("2013-01-01")  # the source is repaired
     lake, good = run("2013-01-01")
-    assert good.status == "validated" and lake.quarantined_days() == [] and lake.validated_days() == ["2013-01-01"]
+    assert (
+        good.status == "validated"
+        and lake.quarantined_days() == []
+        and lake.validated_days() == ["2013-01-01"]
+    )
 
 
 def test_day_that_turns_bad_is_withdrawn(airloop_home, source_folder):

@@ -15,10 +15,14 @@ def test_day_interval_bounds_follow_local_midnight():
     assert jan1.ds == "2013-01-01"
 
 
-@pytest.mark.parametrize("day, hours", [(date(2013, 3, 10), 23), (date(2013, 11, 3), 25), (date(2013, 6, 1), 24)])
+@pytest.mark.parametrize(
+    "day, hours", [(date(2013, 3, 10), 23), (date(2013, 11, 3), 25), (date(2013, 6, 1), 24)]
+)
 def test_day_interval_handles_dst(day, hours):
     interval = DayInterval(day, "America/New_York")
-    assert (interval.end.astimezone(ZoneInfo("UTC")) - interval.start.astimezone(ZoneInfo("UTC"))) == timedelta(hours=hours)
+    assert (
+        interval.end.astimezone(ZoneInfo("UTC")) - interval.start.astimezone(ZoneInfo("UTC"))
+    ) == timedelta(hours=hours)
 
 
 def test_days_in_daily_interval_is_one_day():
@@ -40,7 +44,10 @@ def test_interval_without_midnight_is_an_error(hours):
 
 @pytest.mark.parametrize(
     "instant, expected",
-    [(datetime(2013, 1, 6, tzinfo=NY), date(2013, 1, 5)), (datetime(2013, 1, 5, 10, tzinfo=NY), date(2013, 1, 4))],
+    [
+        (datetime(2013, 1, 6, tzinfo=NY), date(2013, 1, 5)),
+        (datetime(2013, 1, 5, 10, tzinfo=NY), date(2013, 1, 4)),
+    ],
 )
 def test_last_complete_day(instant, expected):
     assert last_complete_day(instant, "America/New_York") == expected

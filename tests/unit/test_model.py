@@ -18,14 +18,22 @@ from airloop.usecase import ModelSpec
 from airloop.usecases import load_use_case
 
 UC = load_use_case("flights")
-SPEC = ModelSpec(categorical=["c"], numeric=["x", "rain"], monotone_increasing=["rain"], min_auc=0.6, tolerance=0.01)
+SPEC = ModelSpec(
+    categorical=["c"], numeric=["x", "rain"], monotone_increasing=["rain"], min_auc=0.6, tolerance=0.01
+)
 
 
 def synthetic(n: int = 3000, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"c": rng.choice(["AA", "UA", "DL"], n), "x": rng.normal(size=n),
-                          "rain": rng.exponential(0.1, n), "flight": rng.integers(1, 5000, n),
-                          "event_timestamp": pd.date_range("2013-01-01", periods=n, freq="min", tz="UTC")})
+    frame = pd.DataFrame(
+        {
+            "c": rng.choice(["AA", "UA", "DL"], n),
+            "x": rng.normal(size=n),
+            "rain": rng.exponential(0.1, n),
+            "flight": rng.integers(1, 5000, n),
+            "event_timestamp": pd.date_range("2013-01-01", periods=n, freq="min", tz="UTC"),
+        }
+    )
     logit = 1.5 * frame.x + 3 * frame.rain + (frame.c == "AA") * 0.8 - 0.5
     frame["y"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     return frame
@@ -52,7 +60,9 @@ def test_missing_input_column_is_a_clear_error():
 def test_forward_backward_on_a_tiny_batch():
     net = TabularNet([4], n_dense=1, n_monotone=1)
     cats, dense, mono = torch.tensor([[1], [2]]), torch.randn(2, 1), torch.rand(2, 1)
-    loss = torch.nn.functional.binary_cross_entropy_with_logits(net(cats, dense, mono), torch.tensor([0.0, 1.0]))
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(
+        net(cats, dense, mono), torch.tensor([0.0, 1.0])
+    )
     loss.backward()
     assert all(p.grad is not None for p in net.parameters())
 
@@ -93,7 +103,14 @@ PASS = [BehaviourResult("x", True, "")]
         (0.80, 0.75, (0.05, 0.03, 0.07), PASS, "better", True),
         (0.75, 0.75, (0.0, -0.008, 0.008), PASS, "within_tolerance", True),
         (0.70, 0.75, (-0.05, -0.07, -0.03), PASS, "worse", False),
-        (0.80, 0.75, (0.05, 0.03, 0.07), [BehaviourResult("directional:rain", False, "drop")], "failed_behaviour", False),
+        (
+            0.80,
+            0.75,
+            (0.05, 0.03, 0.07),
+            [BehaviourResult("directional:rain", False, "drop")],
+            "failed_behaviour",
+            False,
+        ),
     ],
 )
 def test_gate_decisions(challenger, champion, ci, behaviour, verdict, promote):
@@ -120,7 +137,10 @@ def test_behaviour_tests_catch_bad_models():
     assert not directional(lambda f: -f.rain.to_numpy(), rows, "rain", 0.5).passed
     assert directional(lambda f: f.rain.to_numpy(), rows, "rain", 0.5).passed
     check = minimum_functionality(lambda f: f.x.to_numpy(), rows, {"x": -2.0}, {"x": 2.0})
-    assert check.passed and not minimum_functionality(lambda f: -f.x.to_numpy(), rows, {"x": -2.0}, {"x": 2.0}).passed
+    assert (
+        check.passed
+        and not minimum_functionality(lambda f: -f.x.to_numpy(), rows, {"x": -2.0}, {"x": 2.0}).passed
+    )
 
 
 def test_leakage_guard_declared_inputs():

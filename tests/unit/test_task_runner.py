@@ -16,20 +16,36 @@ sys.path.insert(0, str(ROOT / "plugins"))  # what Airflow does for the plugins f
 def test_the_container_gets_the_workers_airloop_settings_but_runs_the_body_locally():
     from docker_task import task_environment
 
-    env = task_environment({"AIRLOOP_ENV": "production", "AIRLOOP_POSTGRES_DSN": "postgresql://u:p@h/db",
-                            "AIRLOOP_TASK_RUNNER": "docker", "AIRLOOP_DOCKER__IMAGE": "x", "HOME": "/root",
-                            "AIRFLOW__CORE__FERNET_KEY": "secret", "AIRLOOP_TASK_KWARGS": "{}"})
-    assert env == {"AIRLOOP_ENV": "production", "AIRLOOP_POSTGRES_DSN": "postgresql://u:p@h/db",
-                   "AIRLOOP_TASK_RUNNER": "local"}
+    env = task_environment(
+        {
+            "AIRLOOP_ENV": "production",
+            "AIRLOOP_POSTGRES_DSN": "postgresql://u:p@h/db",
+            "AIRLOOP_TASK_RUNNER": "docker",
+            "AIRLOOP_DOCKER__IMAGE": "x",
+            "HOME": "/root",
+            "AIRFLOW__CORE__FERNET_KEY": "secret",
+            "AIRLOOP_TASK_KWARGS": "{}",
+        }
+    )
+    assert env == {
+        "AIRLOOP_ENV": "production",
+        "AIRLOOP_POSTGRES_DSN": "postgresql://u:p@h/db",
+        "AIRLOOP_TASK_RUNNER": "local",
+    }
 
 
 def test_the_result_is_the_last_result_line_whatever_was_logged_after_it():
     from docker_task import parse_result
 
-    lines = ["INFO starting", 'AIRLOOP_RESULT {"version": "1"}', "INFO shutting down\n",
-             'AIRLOOP_RESULT {"version": "2", "rows": 3}\n', "atexit: flushed"]
+    lines = [
+        "INFO starting",
+        'AIRLOOP_RESULT {"version": "1"}',
+        "INFO shutting down\n",
+        'AIRLOOP_RESULT {"version": "2", "rows": 3}\n',
+        "atexit: flushed",
+    ]
     assert parse_result(lines) == {"version": "2", "rows": 3}
-    assert parse_result('AIRLOOP_RESULT [1, 2]') == [1, 2]
+    assert parse_result("AIRLOOP_RESULT [1, 2]") == [1, 2]
 
 
 def test_a_container_without_a_result_line_fails_the_task():

@@ -29,7 +29,13 @@ def test_unknown_source_lookup():
 
 def test_event_source_needs_its_timestamp_column():
     with pytest.raises(ValidationError, match="event_timestamp"):
-        Source(name="x", kind="event", event_timestamp="ts", key=["id"], columns=[Column(name="id", dtype="int64")])
+        Source(
+            name="x",
+            kind="event",
+            event_timestamp="ts",
+            key=["id"],
+            columns=[Column(name="id", dtype="int64")],
+        )
 
 
 def test_key_must_be_declared():
@@ -46,7 +52,9 @@ def test_leaking_column_cannot_be_both_known_and_forbidden():
 
 def test_reference_to_undeclared_source():
     data = FLIGHTS.model_dump()
-    data["sources"][0]["references"] = [Reference(column="carrier", to_source="ghost", to_column="x").model_dump()]
+    data["sources"][0]["references"] = [
+        Reference(column="carrier", to_source="ghost", to_column="x").model_dump()
+    ]
     with pytest.raises(ValidationError, match="unknown source"):
         UseCase.model_validate(data)
 

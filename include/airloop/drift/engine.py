@@ -11,7 +11,7 @@ Numeric columns are processed in parallel threads (the compiled window scan rele
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -69,8 +69,13 @@ class FeatureDrift:
 def _numeric_reference(profile: dict) -> NumericReference | None:
     if not profile.get("sample"):
         return None
-    return NumericReference.from_sample(np.asarray(profile["sample"]), profile["edges"], profile["frequencies"],
-                                        profile["null_share"], profile["rows"])
+    return NumericReference.from_sample(
+        np.asarray(profile["sample"]),
+        profile["edges"],
+        profile["frequencies"],
+        profile["null_share"],
+        profile["rows"],
+    )
 
 
 def _categorical_reference(profile: dict) -> CategoricalReference:
@@ -78,28 +83,49 @@ def _categorical_reference(profile: dict) -> CategoricalReference:
     if counts is None:  # a profile written before counts were stored: frequencies x present rows
         present = round(profile["rows"] * (1 - profile["null_share"]))
         counts = {k: round(v * present) for k, v in profile["frequencies"].items()}
-    return CategoricalReference(list(counts), np.asarray(list(counts.values()), dtype="int64"),
-                                float(profile["null_share"]), int(profile["rows"]))
+    return CategoricalReference(
+        list(counts),
+        np.asarray(list(counts.values()), dtype="int64"),
+        float(profile["null_share"]),
+        int(profile["rows"]),
+    )
 
 
 class DriftEngine:
-    def __init__(self, numeric: dict[str, NumericReference], categorical: dict[str, CategoricalReference],
-                 score: NumericReference | None = None, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        numeric: dict[str, NumericReference],
+        categorical: dict[str, CategoricalReference],
+        score: NumericReference | None = None,
+        threads: int | None = None,
+    ) -> None:
         self.numeric = {name: NumericAccumulator(ref) for name, ref in numeric.items()}
         self.categorical = {name: CategoricalAccumulator(ref) for name, ref in categorical.items()}
         self.score = NumericAccumulator(score) if score is not None else None
         self.threads = threads or min(len(self.numeric) + 1, os.cpu_count() or 1)
 
     @classmethod
-    def from_profile(cls, profile: dict, features: list[str] | None = None, ignore: list[str] = (),
-                     prediction: bool = True, threads: int | None = None) -> DriftEngine:
+    def from_profile(
+        cls,
+        profile: dict,
+        features: list[str] | None = None,
+        ignore: Collection[str] = (),
+        prediction: bool = True,
+        threads: int | None = None,
+    ) -> DriftEngine:
         """Engine for the features of ``profile`` (all, or those listed), minus ``ignore``."""
+
         def wanted(name: str) -> bool:
             return (features is None or name in features) and name not in ignore
 
-        numeric = {n: r for n, p in profile.get("numeric", {}).items() if wanted(n)
-                   and (r := _numeric_reference(p)) is not None}
-        categorical = {n: _categorical_reference(p) for n, p in profile.get("categorical", {}).items() if wanted(n)}
+        numeric = {
+            n: r
+            for n, p in profile.get("numeric", {}).items()
+            if wanted(n) and (r := _numeric_reference(p)) is not None
+        }
+        categorical = {
+            n: _categorical_reference(p) for n, p in profile.get("categorical", {}).items() if wanted(n)
+        }
         if features is not None and (missing := set(features) - set(numeric) - set(categorical)):
             raise ValueError(f"monitored features without a reference profile: {sorted(missing)}")
         score = _numeric_reference(profile["score"]) if prediction and profile.get("score") else None
@@ -112,7 +138,11 @@ class DriftEngine:
 
     @property
     def rows(self) -> int:
-        first = next(iter([*self.numeric.values(), *self.categorical.values()]), self.score)
+        accumulators: list[NumericAccumulator | CategoricalAccumulator] = [
+            *self.numeric.values(),
+            *self.categorical.values(),
+        ]
+        first = next(iter(accumulators), self.score)
         return first.rows if first is not None else 0
 
     def update(self, chunk: Mapping[str, Any]) -> None:
@@ -128,8 +158,8 @@ class DriftEngine:
         else:
             for acc, values in jobs:
                 acc.update(np.asarray(values))
-        for name, acc in self.categorical.items():
-            acc.update(chunk[name])
+        for name, cat in self.categorical.items():
+            cat.update(chunk[name])
 
     def evaluate(self, policy: DriftPolicy, epsilon: float = PSI_EPSILON) -> list[FeatureDrift]:
         results = []
@@ -140,13 +170,28 @@ class DriftEngine:
             statistic, p = cat.test()
             ref = cat.reference
             shares = np.append(ref.counts, 0) / max(ref.counts.sum(), 1)
-            results.append(FeatureDrift(
-                name, "categorical", "chi2", cat.rows, statistic, p, cat.psi(epsilon), ref.null_share,
-                cat.nulls / max(cat.rows, 1), null_share_pvalue(round(ref.null_share * ref.total_rows),
-                                                                ref.total_rows, cat.nulls, cat.rows),
-                unseen=dict(cat.unseen),
-                bins={"categories": [*ref.categories, "(unseen)"], "reference": shares.tolist(),
-                      "current": (cat.counts / max(cat.counts.sum(), 1)).tolist()}))
+            results.append(
+                FeatureDrift(
+                    name,
+                    "categorical",
+                    "chi2",
+                    cat.rows,
+                    statistic,
+                    p,
+                    cat.psi(epsilon),
+                    ref.null_share,
+                    cat.nulls / max(cat.rows, 1),
+                    null_share_pvalue(
+                        round(ref.null_share * ref.total_rows), ref.total_rows, cat.nulls, cat.rows
+                    ),
+                    unseen=dict(cat.unseen),
+                    bins={
+                        "categories": [*ref.categories, "(unseen)"],
+                        "reference": shares.tolist(),
+                        "current": (cat.counts / max(cat.counts.sum(), 1)).tolist(),
+                    },
+                )
+            )
         if self.score is not None:
             statistic, p = self.score.ks()
             results.append(self._numeric_result(SCORE, "score", self.score, statistic, p, epsilon))
@@ -154,18 +199,44 @@ class DriftEngine:
         return results
 
     @staticmethod
-    def _numeric_result(name: str, kind: Literal["numeric", "score"], acc: NumericAccumulator, statistic: float,
-                        p: float, epsilon: float) -> FeatureDrift:
+    def _numeric_result(
+        name: str,
+        kind: Literal["numeric", "score"],
+        acc: NumericAccumulator,
+        statistic: float,
+        p: float,
+        epsilon: float,
+    ) -> FeatureDrift:
         ref = acc.reference
         return FeatureDrift(
-            name, kind, "ks", acc.rows, statistic, p, acc.psi(epsilon), ref.null_share, acc.nulls / max(acc.rows, 1),
+            name,
+            kind,
+            "ks",
+            acc.rows,
+            statistic,
+            p,
+            acc.psi(epsilon),
+            ref.null_share,
+            acc.nulls / max(acc.rows, 1),
             # the score is NaN for rows another version served: not a null-share change
-            float("nan") if kind == "score" else
-            null_share_pvalue(round(ref.null_share * ref.total_rows), ref.total_rows, acc.nulls, acc.rows),
-            bins={"edges": ref.edges.tolist(), "reference": ref.shares.tolist(), "current": acc.current_shares().tolist(),
-                  "ecdf_x": ref.values[np.linspace(0, len(ref.values) - 1, min(200, len(ref.values))).astype(int)].tolist()
-                  if len(ref.values) else [],
-                  "ecdf_reference": _ecdf_at(ref, acc, "reference"), "ecdf_current": _ecdf_at(ref, acc, "current")})
+            float("nan")
+            if kind == "score"
+            else null_share_pvalue(
+                round(ref.null_share * ref.total_rows), ref.total_rows, acc.nulls, acc.rows
+            ),
+            bins={
+                "edges": ref.edges.tolist(),
+                "reference": ref.shares.tolist(),
+                "current": acc.current_shares().tolist(),
+                "ecdf_x": ref.values[
+                    np.linspace(0, len(ref.values) - 1, min(200, len(ref.values))).astype(int)
+                ].tolist()
+                if len(ref.values)
+                else [],
+                "ecdf_reference": _ecdf_at(ref, acc, "reference"),
+                "ecdf_current": _ecdf_at(ref, acc, "current"),
+            },
+        )
 
 
 def _ecdf_at(ref: NumericReference, acc: NumericAccumulator, which: str) -> list[float]:
@@ -203,12 +274,20 @@ def apply_policy(results: list[FeatureDrift], policy: DriftPolicy) -> None:
             elif r.test == "ks" and r.statistic >= floors.ks_warn or r.psi >= floors.psi_warn:
                 level = 1
             if level:
-                r.reasons.append(f"{'KS D' if r.test == 'ks' else 'chi2'} {r.statistic:.4g} (p_adj {r.p_adjusted:.2g}), "
-                                 f"PSI {r.psi:.3f}")
+                r.reasons.append(
+                    f"{'KS D' if r.test == 'ks' else 'chi2'} {r.statistic:.4g} (p_adj {r.p_adjusted:.2g}), "
+                    f"PSI {r.psi:.3f}"
+                )
         if null_significant:
             change = abs(r.null_share_change)
-            null_level = 2 if change >= floors.null_share_alert else 1 if change >= floors.null_share_warn else 0
+            null_level = (
+                2 if change >= floors.null_share_alert else 1 if change >= floors.null_share_warn else 0
+            )
             if null_level:
                 r.reasons.append(f"null share {r.null_share_reference:.3f} -> {r.null_share_current:.3f}")
             level = max(level, null_level)
-        r.status = ("alert", "warn")[2 - level] if level else ("significant" if significant or null_significant else "ok")
+        r.status = (
+            ("alert", "warn")[2 - level]
+            if level
+            else ("significant" if significant or null_significant else "ok")
+        )

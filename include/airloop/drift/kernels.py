@@ -31,20 +31,21 @@ TAIL = 0.001
 """Share of the finite points at each end left outside the grid."""
 
 
-def _compiled(func):  # noqa: ANN001, ANN202
+def _compiled(func):
     try:
         return numba.njit(nogil=True, cache=True)(func)
     except RuntimeError:  # no writable cache location (read-only install, no home): compile per process
         return numba.njit(nogil=True)(func)
 
 
-def _scan_python(values, points, table, lo, scale, counts):  # noqa: ANN001, ANN202 - numba-typed arrays
+def _scan_python(values, points, table, lo, scale, counts):
     """Add each value to its slot of ``counts`` (``2a``: between points a-1 and a; ``2a+1``: equal to
     point a); return the number of NaNs. ``points`` ends with a NaN sentinel, so ``points[k]`` may be
     read: every comparison with it is false. The search is branch-free but for cells of 2+ points."""
     k = points.shape[0] - 1
     cells = table.shape[0] - 2
     nulls = 0
+    a: int | np.int64  # numba unifies both to int64 (a bare annotation compiles to nothing)
     for j in range(values.shape[0]):
         v = np.float64(values[j])
         if v != v:

@@ -1,7 +1,8 @@
 """The drift check of one live-traffic window against the champion's reference, and its decision.
 
-A *window* is the live rows (the configured live store: Parquet in the lake, or PostgreSQL) served in ``(after, until]`` (UTC): ``after`` is the end of the last checked
-window (the cursor), ``until`` the latest served time seen when the sensor fired. Each check writes
+A *window* is the live rows (the configured live store: Parquet in the lake, or PostgreSQL) served in
+``(after, until]`` (UTC): ``after`` is the end of the last checked window (the cursor), ``until`` the
+latest served time seen when the sensor fired. Each check writes
 ``lake/monitoring/drift/checks/<window id>/{summary.json,report.html}`` atomically (a re-run of the same
 window overwrites it) and the cursor is simply the latest summary, so a failed check is re-run as is.
 Cooldown is measured in served time: a window ending less than ``cooldown_hours`` after the end of the
@@ -21,7 +22,7 @@ import pandas as pd
 
 from airloop.drift.engine import SCORE_COLUMN, DriftEngine, FeatureDrift
 from airloop.lake import Lake, write_json
-from airloop.serving.livelog import LiveStore, live_store
+from airloop.livelog import LiveStore, live_store
 from airloop.settings import Settings
 from airloop.usecase import DriftPolicy, UseCase
 
@@ -40,8 +41,11 @@ class Window:
         return f"{start}--{pd.Timestamp(self.until).strftime('%Y%m%dT%H%M%S%fZ')}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"after": None if self.after is None else pd.Timestamp(self.after).isoformat(),
-                "until": pd.Timestamp(self.until).isoformat(), "rows": self.rows}
+        return {
+            "after": None if self.after is None else pd.Timestamp(self.after).isoformat(),
+            "until": pd.Timestamp(self.until).isoformat(),
+            "rows": self.rows,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Window:
@@ -73,7 +77,10 @@ def last_retrain(lake: Lake) -> datetime | None:
 def pending_window(store: LiveStore, after: datetime | None) -> Window | None:
     """The window of rows served since ``after``, or ``None`` when none arrived."""
     rows, latest = store.count_since(after)
-    return Window(after, latest, rows) if rows else None
+    if not rows:
+        return None
+    assert latest is not None  # rows were served after ``after``: the latest of them is known
+    return Window(after, latest, rows)
 
 
 @dataclass
@@ -89,7 +96,9 @@ class Performance:
         return self.__dict__.copy()
 
 
-def performance_drift(lake: Lake, version: str, champion_auc: float | None, policy: DriftPolicy) -> Performance:
+def performance_drift(
+    lake: Lake, version: str, champion_auc: float | None, policy: DriftPolicy
+) -> Performance:
     """Live ROC AUC of the champion version (rows-weighted mean of its daily live AUCs, from the feedback
     task's ``monitoring/live_metrics``) against its holdout AUC."""
     rows, weighted, days = 0, 0.0, []
@@ -115,28 +124,56 @@ class Decision:
     warnings: list[str]
 
 
-def decide(results: list[FeatureDrift], performance: Performance, window: Window, policy: DriftPolicy,
-           last_trigger: datetime | None) -> Decision:
+def decide(
+    results: list[FeatureDrift],
+    performance: Performance,
+    window: Window,
+    policy: DriftPolicy,
+    last_trigger: datetime | None,
+) -> Decision:
     alerts = [r.feature for r in results if r.status == "alert"]
     warnings = [r.feature for r in results if r.status == "warn"]
     if window.rows < policy.min_rows:
-        return Decision(False, "too_few_rows", f"{window.rows} rows < min_rows {policy.min_rows}", alerts, warnings)
+        return Decision(
+            False, "too_few_rows", f"{window.rows} rows < min_rows {policy.min_rows}", alerts, warnings
+        )
     causes = []
     if alerts:
         top = sorted((r for r in results if r.status == "alert"), key=lambda r: -r.psi)
-        causes.append("drift in " + ", ".join(
-            f"{r.feature} ({'KS ' + format(r.statistic, '.3f') + ', ' if r.test == 'ks' else ''}PSI {r.psi:.2f})"
-            for r in top[:5]) + (f" and {len(top) - 5} more" if len(top) > 5 else ""))
+        causes.append(
+            "drift in "
+            + ", ".join(
+                f"{r.feature} ({'KS ' + format(r.statistic, '.3f') + ', ' if r.test == 'ks' else ''}"
+                f"PSI {r.psi:.2f})"
+                for r in top[:5]
+            )
+            + (f" and {len(top) - 5} more" if len(top) > 5 else "")
+        )
     if performance.alert:
-        causes.append(f"live ROC AUC {performance.live_auc:.3f} is {performance.drop:.3f} below the champion's "
-                      f"holdout {performance.champion_auc:.3f} ({performance.labelled_rows} labelled rows)")
+        causes.append(
+            f"live ROC AUC {performance.live_auc:.3f} is {performance.drop:.3f} below the champion's "
+            f"holdout {performance.champion_auc:.3f} ({performance.labelled_rows} labelled rows)"
+        )
     if not causes:
-        return Decision(False, "quiet", "no alert" + (f"; warnings: {', '.join(warnings)}" if warnings else ""),
-                        alerts, warnings)
+        return Decision(
+            False,
+            "quiet",
+            "no alert" + (f"; warnings: {', '.join(warnings)}" if warnings else ""),
+            alerts,
+            warnings,
+        )
     reason = "; ".join(causes)
-    if last_trigger is not None and pd.Timestamp(window.until) - pd.Timestamp(last_trigger) < timedelta(hours=policy.cooldown_hours):
-        return Decision(False, "cooldown", f"{reason} - but within the {policy.cooldown_hours:g} h cooldown after the "
-                        f"retrain triggered at {pd.Timestamp(last_trigger).isoformat()}", alerts, warnings)
+    if last_trigger is not None and pd.Timestamp(window.until) - pd.Timestamp(last_trigger) < timedelta(
+        hours=policy.cooldown_hours
+    ):
+        return Decision(
+            False,
+            "cooldown",
+            f"{reason} - but within the {policy.cooldown_hours:g} h cooldown after the "
+            f"retrain triggered at {pd.Timestamp(last_trigger).isoformat()}",
+            alerts,
+            warnings,
+        )
     return Decision(True, "retrain", reason, alerts, warnings)
 
 
@@ -146,6 +183,7 @@ def champion_reference(settings: Settings, use_case: UseCase) -> tuple[str, dict
 
     from airloop.registry import CHAMPION, ModelRegistry
 
+    assert settings.mlflow_tracking_uri is not None  # set by the settings validator
     registry = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name)
     version = registry.version_of(CHAMPION)
     if version is None:
@@ -157,7 +195,9 @@ def champion_reference(settings: Settings, use_case: UseCase) -> tuple[str, dict
     return version, json.loads(Path(path).read_text()), float(auc) if auc else None, mv.run_id
 
 
-def scan_window(engine: DriftEngine, store: LiveStore, window: Window, champion: str, batch_rows: int = 262144) -> int:
+def scan_window(
+    engine: DriftEngine, store: LiveStore, window: Window, champion: str, batch_rows: int = 262144
+) -> int:
     """Feed the window to the engine; the score only of rows the champion served (prediction drift)."""
     rows = 0
     for chunk in store.scan(window.after, window.until, [*engine.columns, "model_version"], batch_rows):
@@ -170,23 +210,36 @@ def scan_window(engine: DriftEngine, store: LiveStore, window: Window, champion:
 
 def retrain_conf(summary: dict[str, Any], holdout_end: date | None) -> dict[str, Any]:
     """``train_model`` conf for a drift-triggered retrain: the reason and compact evidence (MLflow tags)."""
-    features = {f["feature"]: {"status": f["status"], "test": f["test"], "statistic": round(f["statistic"], 5),
-                               "p_adjusted": f["p_adjusted"], "psi": round(f["psi"], 4),
-                               "null_share_change": round(f["null_share_change"], 4)}
-                for f in summary["features"] if f["status"] in ("alert", "warn")}
+    features = {
+        f["feature"]: {
+            "status": f["status"],
+            "test": f["test"],
+            "statistic": round(f["statistic"], 5),
+            "p_adjusted": f["p_adjusted"],
+            "psi": round(f["psi"], 4),
+            "null_share_change": round(f["null_share_change"], 4),
+        }
+        for f in summary["features"]
+        if f["status"] in ("alert", "warn")
+    }
     conf: dict[str, Any] = {
         "reason": f"drift_monitor: {summary['decision']['reason']}"[:1000],
-        "drift_evidence": {"window": summary["window"], "champion_version": summary["champion_version"],
-                           "drifted_features": features, "performance": summary["performance"],
-                           "report": summary["report"]},
+        "drift_evidence": {
+            "window": summary["window"],
+            "champion_version": summary["champion_version"],
+            "drifted_features": features,
+            "performance": summary["performance"],
+            "report": summary["report"],
+        },
     }
     if holdout_end is not None:
         conf["holdout_end"] = holdout_end.isoformat()
     return conf
 
 
-def check_window(settings: Settings, use_case: UseCase, lake: Lake, window: Window,
-                 run_label: str = "manual") -> dict[str, Any]:
+def check_window(
+    settings: Settings, use_case: UseCase, lake: Lake, window: Window, run_label: str = "manual"
+) -> dict[str, Any]:
     """Drift of ``window`` against the champion, the decision, the report (lake + MLflow); the summary."""
     from airloop.drift.report import render_html
 
@@ -196,13 +249,19 @@ def check_window(settings: Settings, use_case: UseCase, lake: Lake, window: Wind
     scanned = scan_window(engine, live_store(settings), window, version)
     results = engine.evaluate(policy)
     performance = performance_drift(lake, version, champion_auc, policy)
-    decision = decide(results, performance, Window(window.after, window.until, scanned), policy, last_retrain(lake))
+    decision = decide(
+        results, performance, Window(window.after, window.until, scanned), policy, last_retrain(lake)
+    )
     folder = checks_root(lake) / window.id
     validated = lake.validated_days()
     summary = {
         "window": {**window.as_dict(), "rows": scanned, "id": window.id},
-        "use_case": use_case.name, "model": use_case.model_name, "champion_version": version,
-        "champion_run_id": champion_run, "policy": policy.model_dump(), "run": run_label,
+        "use_case": use_case.name,
+        "model": use_case.model_name,
+        "champion_version": version,
+        "champion_run_id": champion_run,
+        "policy": policy.model_dump(),
+        "run": run_label,
         "features": [r.as_dict() for r in results],
         "performance": performance.as_dict(),
         "decision": decision.__dict__,
@@ -213,8 +272,14 @@ def check_window(settings: Settings, use_case: UseCase, lake: Lake, window: Wind
     summary["mlflow_run_id"] = log_monitoring_run(settings, use_case, summary, html)
     write_json(folder / "summary.json", summary)
     _write_text(folder / "report.html", html)
-    logger.info("drift window %s (%d rows) vs v%s: %s - %s", window.id, scanned, version, decision.status,
-                decision.reason)
+    logger.info(
+        "drift window %s (%d rows) vs v%s: %s - %s",
+        window.id,
+        scanned,
+        version,
+        decision.status,
+        decision.reason,
+    )
     return summary
 
 
@@ -236,13 +301,22 @@ def log_monitoring_run(settings: Settings, use_case: UseCase, summary: dict[str,
     experiment_id = mlflow_experiment(settings, f"{use_case.model_name}-monitoring")
     client = mlflow.MlflowClient()
     decision = summary["decision"]
-    tags = {"airloop.kind": "drift_check", "airloop.window": summary["window"]["id"],
-            "airloop.model": use_case.model_name, "airloop.champion_version": summary["champion_version"],
-            "airloop.champion_run_id": summary["champion_run_id"], "airloop.decision": decision["status"],
-            "airloop.reason": decision["reason"][:5000], "mlflow.runName": f"drift {summary['window']['id']}"}
+    tags = {
+        "airloop.kind": "drift_check",
+        "airloop.window": summary["window"]["id"],
+        "airloop.model": use_case.model_name,
+        "airloop.champion_version": summary["champion_version"],
+        "airloop.champion_run_id": summary["champion_run_id"],
+        "airloop.decision": decision["status"],
+        "airloop.reason": decision["reason"][:5000],
+        "mlflow.runName": f"drift {summary['window']['id']}",
+    }
     run = client.create_run(experiment_id, tags=tags)
-    metrics = {"window_rows": summary["window"]["rows"], "alerts": len(decision["alerts"]),
-               "warnings": len(decision["warnings"])}
+    metrics = {
+        "window_rows": summary["window"]["rows"],
+        "alerts": len(decision["alerts"]),
+        "warnings": len(decision["warnings"]),
+    }
     for f in summary["features"]:
         key = f["feature"].replace("/", "_")
         metrics[f"psi.{key}"] = f["psi"]

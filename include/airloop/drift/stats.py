@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from airloop.drift.kernels import PointIndex
 
 PSI_EPSILON = 1e-4
@@ -95,16 +97,30 @@ class NumericReference:
     total_rows: int
 
     @classmethod
-    def from_sample(cls, sample: np.ndarray, edges: Sequence[float], shares: Sequence[float], null_share: float,
-                    total_rows: int) -> NumericReference:
+    def from_sample(
+        cls,
+        sample: np.ndarray,
+        edges: Sequence[float],
+        shares: Sequence[float],
+        null_share: float,
+        total_rows: int,
+    ) -> NumericReference:
         data = np.sort(np.asarray(sample, dtype="float64"))
         values, counts = np.unique(data, return_counts=True)
         cumulative = np.cumsum(counts)
         n = int(cumulative[-1]) if len(cumulative) else 0
         at = cumulative / max(n, 1)
         before = (cumulative - counts) / max(n, 1)
-        return cls(values, before, at, n, np.asarray(edges, dtype="float64"), np.asarray(shares, dtype="float64"),
-                   float(null_share), int(total_rows))
+        return cls(
+            values,
+            before,
+            at,
+            n,
+            np.asarray(edges, dtype="float64"),
+            np.asarray(shares, dtype="float64"),
+            float(null_share),
+            int(total_rows),
+        )
 
     @property
     def inner_edges(self) -> np.ndarray:
@@ -175,8 +191,10 @@ class NumericAccumulator:
         m, ref = self.present, self.reference
         if m == 0 or ref.rows == 0:
             return float("nan"), float("nan")
-        statistic = max(float(np.max(np.abs(ref.cdf_at - self.at_or_below / m))),
-                        float(np.max(np.abs(ref.cdf_before - self.below / m))))
+        statistic = max(
+            float(np.max(np.abs(ref.cdf_at - self.at_or_below / m))),
+            float(np.max(np.abs(ref.cdf_before - self.below / m))),
+        )
         return statistic, ks_pvalue(statistic, ref.rows, m)
 
     def psi(self, epsilon: float = PSI_EPSILON) -> float:
@@ -237,7 +255,7 @@ class CategoricalAccumulator:
         return psi(ref / max(ref.sum(), 1), self.counts, epsilon)
 
 
-def as_category(values: object) -> object:
+def as_category(values: object) -> pd.Series:
     """Categories as strings, integers without a decimal point (``5.0`` and ``5`` are the same hour)."""
     import pandas as pd
 

@@ -19,8 +19,14 @@ class Baseline:
         # Regularized, fixed-length boosting: with sklearn's random early-stopping split the trees ran all
         # iterations and overfit (June ROC AUC 0.717 vs 0.742 for this setting; bench/bench_training.py).
         self.model = HistGradientBoostingClassifier(
-            max_iter=400, learning_rate=0.03, max_leaf_nodes=31, l2_regularization=1.0, min_samples_leaf=200,
-            early_stopping=False, random_state=seed, categorical_features=list(range(n_cat)),
+            max_iter=400,
+            learning_rate=0.03,
+            max_leaf_nodes=31,
+            l2_regularization=1.0,
+            min_samples_leaf=200,
+            early_stopping=False,
+            random_state=seed,
+            categorical_features=list(range(n_cat)),
             monotonic_cst=[1 if c in pre.monotone else 0 for c in columns],
         )
 

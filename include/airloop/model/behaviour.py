@@ -33,11 +33,14 @@ def directional(predict: Predict, rows: pd.DataFrame, column: str, increase: flo
     more = rows.copy()
     more[column] = (more[column].astype("float64") + increase).astype(rows[column].dtype)
     drop = float(np.max(predict(rows) - predict(more))) if len(rows) else 0.0
-    return BehaviourResult(f"directional:{column}+{increase:g}", drop <= 1e-6, f"largest decrease = {drop:.3g}")
+    return BehaviourResult(
+        f"directional:{column}+{increase:g}", drop <= 1e-6, f"largest decrease = {drop:.3g}"
+    )
 
 
-def minimum_functionality(predict: Predict, rows: pd.DataFrame, low: dict[str, float],
-                          high: dict[str, float]) -> BehaviourResult:
+def minimum_functionality(
+    predict: Predict, rows: pd.DataFrame, low: dict[str, float], high: dict[str, float]
+) -> BehaviourResult:
     """Each row made obviously risky scores above the same row made obviously safe."""
     safe, risky = rows.copy(), rows.copy()
     for frame, values in ((safe, low), (risky, high)):
@@ -45,8 +48,11 @@ def minimum_functionality(predict: Predict, rows: pd.DataFrame, low: dict[str, f
             frame[column] = pd.Series(value, index=rows.index).astype(rows[column].dtype)
     p_safe, p_risky = predict(safe), predict(risky)
     share = float(np.mean(p_risky > p_safe)) if len(rows) else 1.0
-    return BehaviourResult("minimum_functionality", share == 1.0,
-                           f"risky > safe on {share:.1%} of rows (mean {p_safe.mean():.3f} -> {p_risky.mean():.3f})")
+    return BehaviourResult(
+        "minimum_functionality",
+        share == 1.0,
+        f"risky > safe on {share:.1%} of rows (mean {p_safe.mean():.3f} -> {p_risky.mean():.3f})",
+    )
 
 
 def run_all(predict: Predict, rows: pd.DataFrame, spec: ModelSpec) -> list[BehaviourResult]:

@@ -24,23 +24,41 @@ def calibration(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
     """Mean predicted vs observed rate in equal-width probability bins (empty bins omitted)."""
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
-    frame = pd.DataFrame({"bin": which, "p": p, "y": y}).groupby("bin").agg(
-        predicted=("p", "mean"), observed=("y", "mean"), rows=("y", "size"))
+    frame = (
+        pd.DataFrame({"bin": which, "p": p, "y": y})
+        .groupby("bin")
+        .agg(predicted=("p", "mean"), observed=("y", "mean"), rows=("y", "size"))
+    )
     return frame.reset_index()
 
 
-def slice_metrics(frame: pd.DataFrame, y: np.ndarray, p: np.ndarray, column: str, min_rows: int = 200) -> pd.DataFrame:
+def slice_metrics(
+    frame: pd.DataFrame, y: np.ndarray, p: np.ndarray, column: str, min_rows: int = 200
+) -> pd.DataFrame:
     """ROC AUC and positive rate per value of ``column`` (slices with both classes and enough rows)."""
     rows = []
     for value, idx in frame.groupby(column).indices.items():
         if len(idx) >= min_rows and 0 < y[idx].sum() < len(idx):
-            rows.append({column: value, "rows": len(idx), "roc_auc": float(roc_auc_score(y[idx], p[idx])),
-                         "positive_rate": float(y[idx].mean()), "mean_score": float(p[idx].mean())})
+            rows.append(
+                {
+                    column: value,
+                    "rows": len(idx),
+                    "roc_auc": float(roc_auc_score(y[idx], p[idx])),
+                    "positive_rate": float(y[idx].mean()),
+                    "mean_score": float(p[idx].mean()),
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def bootstrap_auc_difference(y: np.ndarray, p_new: np.ndarray, p_old: np.ndarray, samples: int = 200,
-                             seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+def bootstrap_auc_difference(
+    y: np.ndarray,
+    p_new: np.ndarray,
+    p_old: np.ndarray,
+    samples: int = 200,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
     """Paired bootstrap of AUC(new) - AUC(old) on the same rows: ``(estimate, low, high)``.
 
     Resamples rows with replacement (resamples with a single class are skipped); the interval is the

@@ -2,7 +2,8 @@
 
 Per numeric feature: decile bin edges of the training window (duplicates removed), the reference
 share in each bin, a sorted sample (at most ``sample_size`` values) for the KS test, the null share.
-Per categorical feature: value counts and frequencies (nulls apart). Also the score distribution of the model on the window.
+Per categorical feature: value counts and frequencies (nulls apart). Also the score distribution of the
+model on the window.
 """
 
 from __future__ import annotations
@@ -21,8 +22,13 @@ def numeric_profile(values: pd.Series, bins: int = 10, sample_size: int = 20000,
     counts = np.bincount(np.searchsorted(inner, present, side="right"), minlength=len(inner) + 1)
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(present, size=min(sample_size, len(present)), replace=False))
-    return {"edges": edges.tolist(), "frequencies": (counts / counts.sum()).tolist(), "sample": sample.tolist(),
-            "null_share": float(data.isna().mean()), "rows": int(len(data))}
+    return {
+        "edges": edges.tolist(),
+        "frequencies": (counts / counts.sum()).tolist(),
+        "sample": sample.tolist(),
+        "null_share": float(data.isna().mean()),
+        "rows": int(len(data)),
+    }
 
 
 def categorical_profile(values: pd.Series) -> dict:
@@ -30,12 +36,17 @@ def categorical_profile(values: pd.Series) -> dict:
 
     present = values.dropna()
     counts = as_category(present).value_counts()
-    return {"counts": {str(k): int(v) for k, v in counts.items()},
-            "frequencies": {str(k): float(v) / max(len(present), 1) for k, v in counts.items()},
-            "null_share": float(values.isna().mean()), "rows": int(len(values))}
+    return {
+        "counts": {str(k): int(v) for k, v in counts.items()},
+        "frequencies": {str(k): float(v) / max(len(present), 1) for k, v in counts.items()},
+        "null_share": float(values.isna().mean()),
+        "rows": int(len(values)),
+    }
 
 
-def reference_profile(frame: pd.DataFrame, categorical: list[str], numeric: list[str], scores: np.ndarray) -> dict:
+def reference_profile(
+    frame: pd.DataFrame, categorical: list[str], numeric: list[str], scores: np.ndarray
+) -> dict:
     return {
         "numeric": {c: numeric_profile(frame[c]) for c in numeric},
         "categorical": {c: categorical_profile(frame[c]) for c in categorical},

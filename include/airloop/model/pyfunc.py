@@ -17,7 +17,7 @@ class TabularModel(mlflow.pyfunc.PythonModel):
     """Input: a DataFrame with the preprocessor's input columns (extra columns are ignored).
     Output: DataFrame with ``probability`` and ``label`` (probability >= the model's threshold)."""
 
-    def load_context(self, context) -> None:  # noqa: ANN001 - MLflow's PythonModelContext
+    def load_context(self, context) -> None:
         import torch
 
         from airloop.model.net import TabularNet
@@ -26,33 +26,48 @@ class TabularModel(mlflow.pyfunc.PythonModel):
         meta = json.loads(Path(context.artifacts["meta"]).read_text())
         self.pre = Preprocessor.from_json(Path(context.artifacts["preprocessor"]).read_text())
         self.threshold = float(meta["threshold"])
-        self.net = TabularNet(self.pre.cardinalities(), len(self.pre.dense), len(self.pre.monotone),
-                              int(meta["hidden"]), float(meta["dropout"]))
-        self.net.load_state_dict(torch.load(context.artifacts["weights"], map_location="cpu", weights_only=True))
+        self.net = TabularNet(
+            self.pre.cardinalities(),
+            len(self.pre.dense),
+            len(self.pre.monotone),
+            int(meta["hidden"]),
+            float(meta["dropout"]),
+        )
+        self.net.load_state_dict(
+            torch.load(context.artifacts["weights"], map_location="cpu", weights_only=True)
+        )
         self.net.eval()
 
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:  # noqa: ANN001
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         import torch
 
         cats, dense, mono = self.pre.transform(model_input)
         with torch.no_grad():
-            p = torch.sigmoid(self.net(torch.from_numpy(cats), torch.from_numpy(dense), torch.from_numpy(mono))).numpy()
+            p = torch.sigmoid(
+                self.net(torch.from_numpy(cats), torch.from_numpy(dense), torch.from_numpy(mono))
+            ).numpy()
         p = p.astype(np.float64)
         return pd.DataFrame({"probability": p, "label": (p >= self.threshold).astype("int64")})
 
 
-def save_artifacts(model, folder: Path) -> dict[str, str]:  # noqa: ANN001 - airloop.model.train.TrainedModel
+def save_artifacts(model, folder: Path) -> dict[str, str]:
     """Write weights, preprocessing and metadata for ``mlflow.pyfunc.log_model(artifacts=...)``."""
     import torch
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.save(model.net.state_dict(), folder / "weights.pt")
     (folder / "preprocessor.json").write_text(model.pre.to_json())
-    meta = {"threshold": model.threshold, "hidden": int(model.hyperparameters["hidden"]),
-            "dropout": float(model.hyperparameters["dropout"])}
+    meta = {
+        "threshold": model.threshold,
+        "hidden": int(model.hyperparameters["hidden"]),
+        "dropout": float(model.hyperparameters["dropout"]),
+    }
     (folder / "meta.json").write_text(json.dumps(meta))
-    return {"weights": str(folder / "weights.pt"), "preprocessor": str(folder / "preprocessor.json"),
-            "meta": str(folder / "meta.json")}
+    return {
+        "weights": str(folder / "weights.pt"),
+        "preprocessor": str(folder / "preprocessor.json"),
+        "meta": str(folder / "meta.json"),
+    }
 
 
 class RegisteredModel:
@@ -73,8 +88,9 @@ class RegisteredModel:
     def probability(self, frame: pd.DataFrame) -> np.ndarray:
         return self.predict(frame)["probability"].to_numpy()
 
-    def score(self, columns: Mapping[str, Any],
-              groups: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def score(
+        self, columns: Mapping[str, Any], groups: Sequence[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """``(probability, label)`` from input columns as arrays: ``predict`` without the pyfunc wrapper
         and pandas (the serving path; equal to ``predict`` bit for bit). ``groups``: sizes of consecutive
         row groups forwarded through the network separately, one per request, so that a request's
@@ -122,8 +138,9 @@ class ArrayScorer:
 
         return cats, scaled("dense"), scaled("monotone")
 
-    def score(self, columns: Mapping[str, Any],
-              groups: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def score(
+        self, columns: Mapping[str, Any], groups: Sequence[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
         cats, dense, mono = self.transform(columns)
@@ -134,8 +151,11 @@ class ArrayScorer:
         with torch.inference_mode():  # (no autograd bookkeeping: ~100 us a one-row pass instead of ~165)
             for size in sizes:
                 end = start + size
-                logits = self.net(torch.from_numpy(cats[start:end]), torch.from_numpy(dense[start:end]),
-                                  torch.from_numpy(mono[start:end]))
+                logits = self.net(
+                    torch.from_numpy(cats[start:end]),
+                    torch.from_numpy(dense[start:end]),
+                    torch.from_numpy(mono[start:end]),
+                )
                 parts.append(torch.sigmoid(logits).numpy())
                 start = end
         p = np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)

@@ -16,8 +16,16 @@ from airloop.model.preprocess import Preprocessor
 
 logger = logging.getLogger(__name__)
 
-DEFAULTS = {"epochs": 12, "batch_size": 1024, "learning_rate": 0.002, "hidden": 128, "dropout": 0.1,
-            "weight_decay": 1e-5, "patience": 3, "seed": 13}
+DEFAULTS = {
+    "epochs": 12,
+    "batch_size": 1024,
+    "learning_rate": 0.002,
+    "hidden": 128,
+    "dropout": 0.1,
+    "weight_decay": 1e-5,
+    "patience": 3,
+    "seed": 13,
+}
 
 
 @dataclass
@@ -39,8 +47,11 @@ class TrainedModel:
         out = []
         with torch.no_grad():
             for i in range(0, len(frame), batch):
-                logits = self.net(torch.from_numpy(cats[i:i + batch]), torch.from_numpy(dense[i:i + batch]),
-                                  torch.from_numpy(mono[i:i + batch]))
+                logits = self.net(
+                    torch.from_numpy(cats[i : i + batch]),
+                    torch.from_numpy(dense[i : i + batch]),
+                    torch.from_numpy(mono[i : i + batch]),
+                )
                 out.append(torch.sigmoid(logits).numpy())
         return np.concatenate(out) if out else np.zeros(0)
 
@@ -58,21 +69,32 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def train(train_frame: pd.DataFrame, valid_frame: pd.DataFrame, label: str, categorical: list[str],
-          numeric: list[str], monotone: list[str], hyperparameters: dict | None = None,
-          device: str | None = None) -> TrainedModel:
+def train(
+    train_frame: pd.DataFrame,
+    valid_frame: pd.DataFrame,
+    label: str,
+    categorical: list[str],
+    numeric: list[str],
+    monotone: list[str],
+    hyperparameters: dict | None = None,
+    device: str | None = None,
+) -> TrainedModel:
     """Fit preprocessing on ``train_frame``, then the network with early stopping on validation log loss."""
     hp = {**DEFAULTS, **(hyperparameters or {})}
     seed_everything(int(hp["seed"]))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     pre = Preprocessor(categorical, numeric, monotone).fit(train_frame)
-    net = TabularNet(pre.cardinalities(), len(pre.dense), len(pre.monotone), int(hp["hidden"]), float(hp["dropout"]))
+    net = TabularNet(
+        pre.cardinalities(), len(pre.dense), len(pre.monotone), int(hp["hidden"]), float(hp["dropout"])
+    )
     net.to(device)
     tensors = [torch.from_numpy(a).to(device) for a in pre.transform(train_frame)]
     y = torch.from_numpy(train_frame[label].to_numpy(dtype=np.float32)).to(device)
     v_tensors = [torch.from_numpy(a).to(device) for a in pre.transform(valid_frame)]
     v_y = valid_frame[label].to_numpy(dtype=np.float32)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=float(hp["learning_rate"]), weight_decay=float(hp["weight_decay"]))
+    optimizer = torch.optim.AdamW(
+        net.parameters(), lr=float(hp["learning_rate"]), weight_decay=float(hp["weight_decay"])
+    )
     loss_fn = torch.nn.BCEWithLogitsLoss()
     generator = torch.Generator(device="cpu").manual_seed(int(hp["seed"]))
     best, best_state, waited, history = float("inf"), None, 0, []
@@ -83,7 +105,7 @@ def train(train_frame: pd.DataFrame, valid_frame: pd.DataFrame, label: str, cate
         order = torch.randperm(len(y), generator=generator).to(device)
         total = 0.0
         for i in range(0, len(order), int(hp["batch_size"])):
-            idx = order[i:i + int(hp["batch_size"])]
+            idx = order[i : i + int(hp["batch_size"])]
             optimizer.zero_grad()
             loss = loss_fn(net(*(t[idx] for t in tensors)), y[idx])
             loss.backward()
@@ -94,9 +116,21 @@ def train(train_frame: pd.DataFrame, valid_frame: pd.DataFrame, label: str, cate
         with torch.no_grad():
             v_p = torch.sigmoid(net(*v_tensors)).cpu().numpy()
         valid = scores(v_y, v_p)
-        history.append({"epoch": epoch, "train_log_loss": total / len(y), "valid_log_loss": valid["log_loss"],
-                        "valid_roc_auc": valid["roc_auc"]})
-        logger.info("epoch %d: train %.4f valid %.4f auc %.4f", epoch, total / len(y), valid["log_loss"], valid["roc_auc"])
+        history.append(
+            {
+                "epoch": epoch,
+                "train_log_loss": total / len(y),
+                "valid_log_loss": valid["log_loss"],
+                "valid_roc_auc": valid["roc_auc"],
+            }
+        )
+        logger.info(
+            "epoch %d: train %.4f valid %.4f auc %.4f",
+            epoch,
+            total / len(y),
+            valid["log_loss"],
+            valid["roc_auc"],
+        )
         if valid["log_loss"] < best - 1e-5:
             best, waited = valid["log_loss"], 0
             best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}

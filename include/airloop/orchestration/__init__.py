@@ -39,7 +39,9 @@ PREDICTIONS = Asset(name="airloop_batch_predictions", uri="x-airloop://lake/pred
 def range_params() -> dict[str, Param]:
     """Params of DAGs that can process a range of days in one run (history, late data)."""
     return {
-        "first_day": Param(None, type=["null", "string"], format="date", description="range start (manual runs)"),
+        "first_day": Param(
+            None, type=["null", "string"], format="date", description="range start (manual runs)"
+        ),
         "last_day": Param(None, type=["null", "string"], format="date", description="range end, inclusive"),
         "chunk_days": Param(None, type=["null", "integer"], minimum=1, description="days per mapped task"),
     }
@@ -70,13 +72,22 @@ def use_case_calendar() -> Calendar:
     settings = load_settings()
     use_case = load_use_case(settings.use_case)
     zone = ZoneInfo(use_case.timezone)
-    start = datetime(use_case.start_date.year, use_case.start_date.month, use_case.start_date.day, tzinfo=zone)
+    start = datetime(
+        use_case.start_date.year, use_case.start_date.month, use_case.start_date.day, tzinfo=zone
+    )
     end = None
     if use_case.end_date is not None:
         last = use_case.end_date
         end = datetime(last.year, last.month, last.day, tzinfo=zone)
-    return Calendar(use_case.name, use_case.schedule, start, end, use_case.timezone,
-                    settings.ingest.catchup, settings.ingest.max_parallel_chunks)
+    return Calendar(
+        use_case.name,
+        use_case.schedule,
+        start,
+        end,
+        use_case.timezone,
+        settings.ingest.catchup,
+        settings.ingest.max_parallel_chunks,
+    )
 
 
 def drift_policy() -> tuple[DriftPolicy, float]:

@@ -33,10 +33,13 @@ def run(body: str, kwargs: dict[str, Any]) -> Any:
 
 
 def main(argv: list[str]) -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     if len(argv) != 1:
-        print("usage: airloop-task <body>   (keyword arguments as JSON in AIRLOOP_TASK_KWARGS)", file=sys.stderr)
+        print(
+            "usage: airloop-task <body>   (keyword arguments as JSON in AIRLOOP_TASK_KWARGS)", file=sys.stderr
+        )
         return 2
     kwargs = json.loads(os.environ.get("AIRLOOP_TASK_KWARGS") or "{}")
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException

@@ -6,7 +6,7 @@ type and rules (allowed values, pattern, range); a violation is a 4xx naming the
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -49,7 +49,7 @@ def _as_utc(naive_timezone: str | None) -> Any:
     zone = ZoneInfo(naive_timezone or "UTC")
 
     def convert(value: datetime) -> datetime:
-        return (value if value.tzinfo else value.replace(tzinfo=zone)).astimezone(timezone.utc)
+        return (value if value.tzinfo else value.replace(tzinfo=zone)).astimezone(UTC)
 
     return convert
 

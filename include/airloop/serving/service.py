@@ -13,7 +13,8 @@ read, one request-time transform and one preprocessing pass for all of them, the
 through the network on their own, so a request's answer never depends on what it was batched with.
 Nothing waits for a batch to fill: a request alone is scored at once.
 
-Run: ``bentoml serve airloop.serving.service:PredictionService --host 127.0.0.1 --port 3000`` (``make serve``).
+Run: ``bentoml serve airloop.serving.service:PredictionService --host 127.0.0.1 --port 3000``
+(``make serve``).
 """
 
 from __future__ import annotations
@@ -25,28 +26,27 @@ import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import bentoml
 from bentoml.validators import ContentType
 from pydantic import Field
 
+from airloop.resources import load_resources
 from airloop.serving.contract import row_model
-from airloop.settings import load_settings
-from airloop.usecases import load_use_case
 
 if TYPE_CHECKING:
     import numpy as np
 
     from airloop.featurestore import OnlineLookup
+    from airloop.livelog import LiveLog
     from airloop.model.pyfunc import RegisteredModel
-    from airloop.serving.livelog import LiveLog
 
 logger = logging.getLogger(__name__)
 
-SETTINGS = load_settings()
-USE_CASE = load_use_case(SETTINGS.use_case)
+RESOURCES = load_resources()  # the composition root: settings, use case, and the clients built from them
+SETTINGS, USE_CASE = RESOURCES.settings, RESOURCES.use_case
 Row = row_model(USE_CASE)
 GATHER_TURNS = 4  # event-loop turns a flush waits at most while requests keep arriving
 # Request fields the live log keeps beside the features: the event's key (live feedback joins outcomes by
@@ -56,13 +56,19 @@ LOG_EVERY_SECONDS = 1.0  # served rows go to the live log in one frame a second 
 
 
 MODEL_INFO = bentoml.metrics.Gauge(
-    name="airloop_model_info", documentation="1 for the model version being served", labelnames=["model", "version"],
-    multiprocess_mode="livemax")
+    name="airloop_model_info",
+    documentation="1 for the model version being served",
+    labelnames=["model", "version"],
+    multiprocess_mode="livemax",
+)
 ROWS_SERVED = bentoml.metrics.Counter(
-    name="airloop_rows_served", documentation="prediction rows served", labelnames=["version"])
+    name="airloop_rows_served", documentation="prediction rows served", labelnames=["version"]
+)
 BATCH_REQUESTS = bentoml.metrics.Histogram(
-    name="airloop_batch_requests", documentation="requests scored together in one batch",
-    buckets=(1, 2, 4, 8, 16, 32, 64))
+    name="airloop_batch_requests",
+    documentation="requests scored together in one batch",
+    buckets=(1, 2, 4, 8, 16, 32, 64),
+)
 
 
 @dataclass
@@ -160,13 +166,17 @@ def log_frame(scored: list[Scored]) -> Any:
     import pandas as pd
 
     rows = [sum(s.counts) for s in scored]
-    served = np.repeat(np.array([s.served_at.replace(tzinfo=None) for s in scored], dtype="datetime64[us]"), rows)
+    served = np.repeat(
+        np.array([s.served_at.replace(tzinfo=None) for s in scored], dtype="datetime64[us]"), rows
+    )
     columns = {name: np.concatenate([s.features[name] for s in scored]) for name in scored[0].features}
     columns |= {
         "probability": np.concatenate([s.probability for s in scored]),
         "label": np.concatenate([s.label for s in scored]),
         "model_version": np.repeat(np.array([s.version for s in scored], dtype=object), rows),
-        "request_id": np.concatenate([np.repeat(np.array(s.request_ids, dtype=object), s.counts) for s in scored]),
+        "request_id": np.concatenate(
+            [np.repeat(np.array(s.request_ids, dtype=object), s.counts) for s in scored]
+        ),
         "served_at": pd.DatetimeIndex(served).tz_localize("UTC"),
     }
     for name in scored[0].inputs:
@@ -201,16 +211,14 @@ class PredictionService:
         import mlflow
         import torch
 
-        from airloop.featurestore import open_store
-        from airloop.registry import ModelRegistry
-        from airloop.serving.livelog import LiveLog, live_store
+        from airloop.livelog import LiveLog
 
         # One intra-op thread: a request's network pass is a few small matrix products, and OpenMP
         # threads waiting for a busy second core made a one-row pass take ~25 ms instead of ~0.3 ms.
         torch.set_num_threads(1)
         mlflow.set_tracking_uri(SETTINGS.mlflow_tracking_uri)
-        self.registry = ModelRegistry(SETTINGS.mlflow_tracking_uri, USE_CASE.model_name)
-        self.store = open_store(SETTINGS, USE_CASE, apply=False)
+        self.registry = RESOURCES.registry
+        self.store = RESOURCES.feature_store()
         # A fresh deployment has no feature definitions (materialize_features applies them) and no champion
         # (train_model promotes one) yet: the service starts anyway, /readyz and /predict answer 503 until
         # the watcher finds both; it does not crash-loop.
@@ -218,7 +226,7 @@ class PredictionService:
         self.champion: RegisteredModel | None = None
         self._waiting_for = ""  # what the service last said it waits for (logged once, not every tick)
         self._become_ready()
-        self.live: LiveLog = LiveLog(live_store(SETTINGS))  # the lake's Parquet, or PostgreSQL in production
+        self.live: LiveLog = LiveLog(RESOURCES.live_store)  # the lake's Parquet, or PostgreSQL in production
         self.scorer = Scorer(self)
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="champion-watch", daemon=True)
@@ -317,47 +325,74 @@ class PredictionService:
             from bentoml.exceptions import ServiceUnavailable
 
             if self.lookup is None:
-                raise ServiceUnavailable("not ready: no feature definitions applied yet (materialize_features)")
-            raise ServiceUnavailable(f"not ready: no champion of {USE_CASE.model_name} yet: train and promote one")
+                raise ServiceUnavailable(
+                    "not ready: no feature definitions applied yet (materialize_features)"
+                )
+            raise ServiceUnavailable(
+                f"not ready: no champion of {USE_CASE.model_name} yet: train and promote one"
+            )
 
     def score(self, batch: list[Pending], scorer: Scorer) -> list[dict[str, Any]]:
         """Answers for a batch of requests, all scored by one champion; their rows wait for the log."""
         champion = self.champion  # this batch's model, whatever the watcher does meanwhile
         assert champion is not None and self.lookup is not None  # the endpoints answer 503 before both exist
-        answers, scored = score_batch(self.lookup, champion, batch, datetime.now(timezone.utc))
+        answers, scored = score_batch(self.lookup, champion, batch, datetime.now(UTC))
         scorer.unlogged.append(scored)
         ROWS_SERVED.labels(version=champion.version).inc(sum(scored.counts))
         BATCH_REQUESTS.observe(len(batch))
         return answers
 
 
-def score_batch(lookup: OnlineLookup, champion: RegisteredModel, batch: Sequence[Pending],
-                served_at: datetime) -> tuple[list[dict[str, Any]], Scored]:
+def score_batch(
+    lookup: OnlineLookup, champion: RegisteredModel, batch: Sequence[Pending], served_at: datetime
+) -> tuple[list[dict[str, Any]], Scored]:
     """One answer per request (``{"request_id", "model_version", "predictions"}``) and the rows for the
     live-traffic log. A request without ``as_of`` is scored as of ``served_at``; each request's rows
     pass through the network on their own (``RegisteredModel.score`` groups)."""
     rows = [row for request in batch for row in request.rows]
     counts = [len(request.rows) for request in batch]
-    columns = {name: [getattr(row, name) for row in rows]
-               for name in dict.fromkeys([*lookup.request_columns, *LOGGED_INPUTS])}
+    columns = {
+        name: [getattr(row, name) for row in rows]
+        for name in dict.fromkeys([*lookup.request_columns, *LOGGED_INPUTS])
+    }
     as_of = [request.as_of or served_at for request in batch for _ in request.rows]
     features = lookup.features(columns, as_of)
     probability, label = champion.score(features, counts)
-    flags = {name: values.tolist() for name, values in features.items() if name.endswith(("__unknown", "__stale"))}
+    flags = {
+        name: values.tolist() for name, values in features.items() if name.endswith(("__unknown", "__stale"))
+    }
     request_ids = [uuid.uuid4().hex for _ in batch]
     answers, start = [], 0
     for request_id, count in zip(request_ids, counts, strict=True):
         end = start + count
-        answers.append({
-            "request_id": request_id,
-            "model_version": champion.version,
-            "predictions": [
-                {"probability": p, "label": lab, "model_version": champion.version,
-                 "flags": {name: values[i] for name, values in flags.items()}}
-                for i, p, lab in zip(range(start, end), probability[start:end].tolist(), label[start:end].tolist(),
-                                     strict=True)
-            ],
-        })
+        answers.append(
+            {
+                "request_id": request_id,
+                "model_version": champion.version,
+                "predictions": [
+                    {
+                        "probability": p,
+                        "label": lab,
+                        "model_version": champion.version,
+                        "flags": {name: values[i] for name, values in flags.items()},
+                    }
+                    for i, p, lab in zip(
+                        range(start, end),
+                        probability[start:end].tolist(),
+                        label[start:end].tolist(),
+                        strict=True,
+                    )
+                ],
+            }
+        )
         start = end
-    return answers, Scored(features, probability, label, str(champion.version), request_ids, counts, served_at,
-                           {name: columns[name] for name in LOGGED_INPUTS})
+    return answers, Scored(
+        features,
+        probability,
+        label,
+        str(champion.version),
+        request_ids,
+        counts,
+        served_at,
+        {name: columns[name] for name in LOGGED_INPUTS},
+    )

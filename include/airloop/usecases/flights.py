@@ -83,17 +83,27 @@ weather = Source(
     columns=[
         Column(name="origin", dtype="string", allowed=ORIGINS),
         Column(name="time_hour", dtype="timestamp"),
-        Column(name="temp", dtype="float64", max_null_share=0.05, min_value=-40, max_value=130, description="F"),
-        Column(name="dewp", dtype="float64", max_null_share=0.05, min_value=-60, max_value=100, description="F"),
+        Column(
+            name="temp", dtype="float64", max_null_share=0.05, min_value=-40, max_value=130, description="F"
+        ),
+        Column(
+            name="dewp", dtype="float64", max_null_share=0.05, min_value=-60, max_value=100, description="F"
+        ),
         Column(name="humid", dtype="float64", max_null_share=0.05, min_value=0, max_value=100),
         Column(name="wind_dir", dtype="float64", max_null_share=0.5, min_value=0, max_value=360),
         # One real record reads 1,048 mph (EWR 2013-02-12): tolerate one bad reading a day.
-        Column(name="wind_speed", dtype="float64", max_null_share=0.05, min_value=0, max_value=150, mostly=0.98),
+        Column(
+            name="wind_speed", dtype="float64", max_null_share=0.05, min_value=0, max_value=150, mostly=0.98
+        ),
         Column(name="wind_gust", dtype="float64", max_null_share=1.0, min_value=0, max_value=200),
-        Column(name="precip", dtype="float64", max_null_share=0.05, min_value=0, max_value=10, description="in"),
+        Column(
+            name="precip", dtype="float64", max_null_share=0.05, min_value=0, max_value=10, description="in"
+        ),
         # Pressure is missing for 10% of hours, whole days at a time at some stations.
         Column(name="pressure", dtype="float64", max_null_share=1.0, min_value=900, max_value=1100),
-        Column(name="visib", dtype="float64", max_null_share=0.05, min_value=0, max_value=10, description="mi"),
+        Column(
+            name="visib", dtype="float64", max_null_share=0.05, min_value=0, max_value=10, description="mi"
+        ),
     ],
     # 3 stations x 24 h = 72 rows. Real gaps exist (57 rows on 2013-12-30, none on 2013-12-31): a short
     # weather day is a warning, not a reason to drop the day's flights; features flag missing hours.
@@ -147,7 +157,8 @@ planes = Source(
     row_count=RowCountRule(min_rows=100),
 )
 
-def request_features(inputs):  # noqa: ANN001, ANN201 - Feast evaluates hints; pandas is not imported here
+
+def request_features(inputs):
     """Request-time features of a scheduled flight (Feast on-demand transform, online and offline alike).
 
     DataFrame in (request fields + ``plane_year``), DataFrame out (``request_schema`` columns).
@@ -181,21 +192,31 @@ def request_features(inputs):  # noqa: ANN001, ANN201 - Feast evaluates hints; p
         y, m, d = stamp // 10_000, stamp // 100 % 100, stamp % 100
         first = ((y - 1970) * 12 + m - 1).astype("datetime64[M]")
         date = first.astype("datetime64[D]") + (d - 1)
-        valid = (fast & (m >= 1) & (m <= 12) & (d >= 1) & (date < (first + 1).astype("datetime64[D]"))
-                 # whole days inside pd.Timestamp.min .. pd.Timestamp.max
-                 & (date >= np.datetime64("1677-09-22")) & (date <= np.datetime64("2262-04-11")))
+        valid = (
+            fast
+            & (m >= 1)
+            & (m <= 12)
+            & (d >= 1)
+            & (date < (first + 1).astype("datetime64[D]"))
+            # whole days inside pd.Timestamp.min .. pd.Timestamp.max
+            & (date >= np.datetime64("1677-09-22"))
+            & (date <= np.datetime64("2262-04-11"))
+        )
         weekday = np.where(valid, (date.astype("int64") + 3) % 7, -1)  # day 0 (1970-01-01) was a Thursday
     if not fast.all():
         dates = pd.to_datetime(inputs[["year", "month", "day"]][~fast], errors="coerce")
         weekday[~fast] = dates.dt.weekday.fillna(-1).astype("int64").to_numpy()
-    return pd.DataFrame({
-        "dep_hour": sched // 100,
-        "dep_minute_of_day": sched // 100 * 60 + sched % 100,
-        "weekday": weekday,
-        "month_of_year": column("month", "int64"),
-        "distance_miles": column("distance", "float64"),
-        "plane_age": column("year", "float64") - column("plane_year", "float64"),
-    }, index=inputs.index)  # (copies the arrays: the output never shares memory with the input)
+    return pd.DataFrame(
+        {
+            "dep_hour": sched // 100,
+            "dep_minute_of_day": sched // 100 * 60 + sched % 100,
+            "weekday": weekday,
+            "month_of_year": column("month", "int64"),
+            "distance_miles": column("distance", "float64"),
+            "plane_age": column("year", "float64") - column("plane_year", "float64"),
+        },
+        index=inputs.index,
+    )  # (copies the arrays: the output never shares memory with the input)
 
 
 FEATURES = FeatureSet(
@@ -204,44 +225,99 @@ FEATURES = FeatureSet(
     event_time_minutes_column="minute",  # ... plus its minutes: the moment we predict for
     observations=[
         # Weather at the origin in the hour of departure; a gap of up to 3 h falls back to the last reading.
-        ObservationFeatures(name="origin_weather", source="weather", entity="origin_airport",
-                            columns=["temp", "dewp", "humid", "wind_speed", "precip", "pressure", "visib"],
-                            ttl_hours=3, freshness_hours=3),
+        ObservationFeatures(
+            name="origin_weather",
+            source="weather",
+            entity="origin_airport",
+            columns=["temp", "dewp", "humid", "wind_speed", "precip", "pressure", "visib"],
+            ttl_hours=3,
+            freshness_hours=3,
+        ),
     ],
     histories=[
         # How late has this carrier / this route been lately? Only flights that already departed count.
         # A departure delay is known once the flight left: scheduled time + the delay itself.
-        *[HistoryFeatures(name=f"{entity}_history", entity=entity, measure="dep_delay", above=15,
-                          measure_is_minutes_late=True, share_name="delayed_share", mean_name="mean_delay")
-          for entity in ("carrier", "route")],
+        *[
+            HistoryFeatures(
+                name=f"{entity}_history",
+                entity=entity,
+                measure="dep_delay",
+                above=15,
+                measure_is_minutes_late=True,
+                share_name="delayed_share",
+                mean_name="mean_delay",
+            )
+            for entity in ("carrier", "route")
+        ],
     ],
     attributes=[
         # The aircraft: build year (age is computed at request time), size, engines.
-        AttributeFeatures(name="plane_attributes", source="planes", entity="plane",
-                          columns=["year", "seats", "engines"], rename={"year": "plane_year"}),
+        AttributeFeatures(
+            name="plane_attributes",
+            source="planes",
+            entity="plane",
+            columns=["year", "seats", "engines"],
+            rename={"year": "plane_year"},
+        ),
     ],
-    request_fields={"year": "int64", "month": "int64", "day": "int64", "sched_dep_time": "int64",
-                    "distance": "float64"},
+    request_fields={
+        "year": "int64",
+        "month": "int64",
+        "day": "int64",
+        "sched_dep_time": "int64",
+        "distance": "float64",
+    },
     request_transform="airloop.usecases.flights:request_features",
-    request_schema={"dep_hour": "int64", "dep_minute_of_day": "int64", "weekday": "int64",
-                    "month_of_year": "int64", "distance_miles": "float64", "plane_age": "float64"},
+    request_schema={
+        "dep_hour": "int64",
+        "dep_minute_of_day": "int64",
+        "weekday": "int64",
+        "month_of_year": "int64",
+        "distance_miles": "float64",
+        "plane_age": "float64",
+    },
     defaults={
         # Year-2013 averages of the demo data: a neutral guess for an entity we know nothing about.
-        "temp": 55.3, "dewp": 41.4, "humid": 62.5, "wind_speed": 10.5, "precip": 0.0, "pressure": 1017.9,
+        "temp": 55.3,
+        "dewp": 41.4,
+        "humid": 62.5,
+        "wind_speed": 10.5,
+        "precip": 0.0,
+        "pressure": 1017.9,
         "visib": 9.3,
         **{f"{e}_delayed_share_{w}d": 0.2 for e in ("carrier", "route") for w in (7, 28)},
         **{f"{e}_mean_delay_{w}d": 12.6 for e in ("carrier", "route") for w in (7, 28)},
         **{f"{e}_events_{w}d": 0.0 for e in ("carrier", "route") for w in (7, 28)},
-        "plane_year": 2000.0, "seats": 150.0, "engines": 2.0, "plane_age": 13.0,
+        "plane_year": 2000.0,
+        "seats": 150.0,
+        "engines": 2.0,
+        "plane_age": 13.0,
     },
 )
 
 _NUMERIC = [
-    "temp", "dewp", "humid", "wind_speed", "precip", "pressure", "visib",
-    *[f"{e}_{m}_{w}d" for e in ("carrier", "route") for m in ("delayed_share", "mean_delay", "events")
-      for w in (7, 28)],
-    "plane_age", "seats", "engines", "distance_miles", "dep_minute_of_day",
-    "origin_weather__missing", "carrier_history__missing", "route_history__missing", "plane_attributes__missing",
+    "temp",
+    "dewp",
+    "humid",
+    "wind_speed",
+    "precip",
+    "pressure",
+    "visib",
+    *[
+        f"{e}_{m}_{w}d"
+        for e in ("carrier", "route")
+        for m in ("delayed_share", "mean_delay", "events")
+        for w in (7, 28)
+    ],
+    "plane_age",
+    "seats",
+    "engines",
+    "distance_miles",
+    "dep_minute_of_day",
+    "origin_weather__missing",
+    "carrier_history__missing",
+    "route_history__missing",
+    "plane_attributes__missing",
 ]
 
 MODEL = ModelSpec(
@@ -253,16 +329,38 @@ MODEL = ModelSpec(
     monotone_increasing=["precip"],
     train_days=150,
     holdout_days=30,
-    hyperparameters={"epochs": 30, "batch_size": 1024, "learning_rate": 0.0005, "hidden": 256, "dropout": 0.5,
-                     "weight_decay": 1e-3, "patience": 4, "seed": 13},
+    hyperparameters={
+        "epochs": 30,
+        "batch_size": 1024,
+        "learning_rate": 0.0005,
+        "hidden": 256,
+        "dropout": 0.5,
+        "weight_decay": 1e-3,
+        "patience": 4,
+        "seed": 13,
+    },
     min_auc=0.6,
     tolerance=0.01,
     invariant_inputs=["flight"],
     directional={"precip": 0.5},
-    obvious_low_risk={"carrier_delayed_share_7d": 0.0, "route_delayed_share_7d": 0.0, "carrier_mean_delay_7d": -5,
-                      "route_mean_delay_7d": -5, "precip": 0.0, "visib": 10.0, "dep_minute_of_day": 360},
-    obvious_high_risk={"carrier_delayed_share_7d": 0.6, "route_delayed_share_7d": 0.7, "carrier_mean_delay_7d": 60,
-                       "route_mean_delay_7d": 70, "precip": 0.5, "visib": 0.5, "dep_minute_of_day": 1140},
+    obvious_low_risk={
+        "carrier_delayed_share_7d": 0.0,
+        "route_delayed_share_7d": 0.0,
+        "carrier_mean_delay_7d": -5,
+        "route_mean_delay_7d": -5,
+        "precip": 0.0,
+        "visib": 10.0,
+        "dep_minute_of_day": 360,
+    },
+    obvious_high_risk={
+        "carrier_delayed_share_7d": 0.6,
+        "route_delayed_share_7d": 0.7,
+        "carrier_mean_delay_7d": 60,
+        "route_mean_delay_7d": 70,
+        "precip": 0.5,
+        "visib": 0.5,
+        "dep_minute_of_day": 1140,
+    },
 )
 
 USE_CASE = UseCase(
@@ -283,18 +381,33 @@ USE_CASE = UseCase(
     label=Label(
         name="is_delayed",
         source="flights",
-        definition="arr_delay > 15 min; cancelled (dep_time null) and diverted (no arr_delay) count as delayed",
+        definition="arr_delay > 15 min; cancelled (dep_time null) and diverted (no arr_delay) "
+        "count as delayed",
         column="arr_delay",
         rule="above",
         threshold=15,
         positive_status="delayed",
         negative_status="on_time",
-        when_null=[NullOutcome(status="cancelled", column="dep_time", positive=True),
-                   NullOutcome(status="diverted", column="arr_delay", positive=True)],
+        when_null=[
+            NullOutcome(status="cancelled", column="dep_time", positive=True),
+            NullOutcome(status="diverted", column="arr_delay", positive=True),
+        ],
     ),
     known_before_event=[
-        "year", "month", "day", "sched_dep_time", "sched_arr_time", "carrier", "flight", "tailnum",
-        "origin", "dest", "distance", "hour", "minute", "time_hour",
+        "year",
+        "month",
+        "day",
+        "sched_dep_time",
+        "sched_arr_time",
+        "carrier",
+        "flight",
+        "tailnum",
+        "origin",
+        "dest",
+        "distance",
+        "hour",
+        "minute",
+        "time_hour",
     ],
     forbidden_inputs=["dep_time", "dep_delay", "arr_time", "arr_delay", "air_time"],
     model_name="flight_delay",

@@ -8,9 +8,9 @@ stamped with the start of the half-hour in NEM market time - Australian Eastern 
 declaration says which zone those wall-clock times are in.
 
 How it differs from flights: one regular stream instead of ~1,000 irregular events a day; integer entity
-keys (the half-hour of the day, 1..48, and the composite (workday, half-hour)); a label on a continuous measure
-(``demand_gw > 5.0``; 32% of the year, 12-56% by month) with no cancelled/diverted statuses; numeric-heavy
-inputs; a CSV source; a drift policy sized for 48 rows a day.
+keys (the half-hour of the day, 1..48, and the composite (workday, half-hour)); a label on a continuous
+measure (``demand_gw > 5.0``; 32% of the year, 12-56% by month) with no cancelled/diverted statuses;
+numeric-heavy inputs; a CSV source; a drift policy sized for 48 rows a day.
 
 The request carries the temperature expected for the half-hour; the recorded data holds the observed
 temperature, which stands in for a (perfect) forecast. Everything else the model sees is known before the
@@ -43,20 +43,32 @@ demand = Source(
     event_timestamp="period_start",
     key=["period_start"],
     columns=[
-        Column(name="period_start", dtype="timestamp", timezone="Australia/Brisbane",
-               description="start of the half-hour, NEM market time (AEST, UTC+10), no offset in the data"),
-        Column(name="period", dtype="int64", min_value=1, max_value=48, description="half-hour of the day, 1 = 00:00"),
+        Column(
+            name="period_start",
+            dtype="timestamp",
+            timezone="Australia/Brisbane",
+            description="start of the half-hour, NEM market time (AEST, UTC+10), no offset in the data",
+        ),
+        Column(
+            name="period",
+            dtype="int64",
+            min_value=1,
+            max_value=48,
+            description="half-hour of the day, 1 = 00:00",
+        ),
         Column(name="workday", dtype="int64", min_value=0, max_value=1, description="1 on working days"),
         Column(name="temperature", dtype="float64", min_value=-10, max_value=50, description="degrees C"),
         # The outcome: known only once the half-hour is over.
-        Column(name="demand_gw", dtype="float64", min_value=0.5, max_value=15, description="GW, half-hour mean"),
+        Column(
+            name="demand_gw", dtype="float64", min_value=0.5, max_value=15, description="GW, half-hour mean"
+        ),
     ],
     # 48 half-hours a day in market time (no DST days of 46 or 50).
     row_count=RowCountRule(min_rows=48, max_rows=48),
 )
 
 
-def request_features(inputs):  # noqa: ANN001, ANN201 - Feast evaluates hints; pandas is not imported here
+def request_features(inputs):
     """Request-time features of a half-hour (Feast on-demand transform, online and offline alike):
     the hour of the day, the working-day flag, and the temperature as heating and cooling degrees around
     18 C (demand rises on both sides: heaters in winter, air conditioners in summer)."""
@@ -65,17 +77,26 @@ def request_features(inputs):  # noqa: ANN001, ANN201 - Feast evaluates hints; p
 
     period = inputs["period"].to_numpy().astype("int64")
     temperature = inputs["temperature"].to_numpy().astype("float64")
-    return pd.DataFrame({
-        "hour_of_day": (period - 1) // 2,
-        "temperature_c": temperature,
-        "heating_degrees": np.maximum(18.0 - temperature, 0.0),
-        "cooling_degrees": np.maximum(temperature - 18.0, 0.0),
-        "is_workday": inputs["workday"].to_numpy().astype("int64"),
-    }, index=inputs.index)
+    return pd.DataFrame(
+        {
+            "hour_of_day": (period - 1) // 2,
+            "temperature_c": temperature,
+            "heating_degrees": np.maximum(18.0 - temperature, 0.0),
+            "cooling_degrees": np.maximum(temperature - 18.0, 0.0),
+            "is_workday": inputs["workday"].to_numpy().astype("int64"),
+        },
+        index=inputs.index,
+    )
 
 
-_HISTORY = dict(measure="demand_gw", above=HIGH_DEMAND_GW, known_after_minutes=30, share_name="high_share",
-                mean_name="mean_gw", count_name="periods")
+_HISTORY = dict(
+    measure="demand_gw",
+    above=HIGH_DEMAND_GW,
+    known_after_minutes=30,
+    share_name="high_share",
+    mean_name="mean_gw",
+    count_name="periods",
+)
 
 FEATURES = FeatureSet(
     service="grid_peak_v1",
@@ -88,21 +109,36 @@ FEATURES = FeatureSet(
     ],
     request_fields={"period": "int64", "workday": "int64", "temperature": "float64"},
     request_transform="airloop.usecases.grid_peak:request_features",
-    request_schema={"hour_of_day": "int64", "temperature_c": "float64", "heating_degrees": "float64",
-                    "cooling_degrees": "float64", "is_workday": "int64"},
+    request_schema={
+        "hour_of_day": "int64",
+        "temperature_c": "float64",
+        "heating_degrees": "float64",
+        "cooling_degrees": "float64",
+        "is_workday": "int64",
+    },
     defaults={
         # 2014 averages: a neutral guess for a half-hour without history.
-        **{f"half_hour_{s}_{w}d": v for w in (7, 28) for s, v in (("high_share", 0.32), ("mean_gw", 4.6),
-                                                                ("periods", 0.0))},
-        "daytype_half_hour_high_share_28d": 0.32, "daytype_half_hour_mean_gw_28d": 4.6, "daytype_half_hour_periods_28d": 0.0,
+        **{
+            f"half_hour_{s}_{w}d": v
+            for w in (7, 28)
+            for s, v in (("high_share", 0.32), ("mean_gw", 4.6), ("periods", 0.0))
+        },
+        "daytype_half_hour_high_share_28d": 0.32,
+        "daytype_half_hour_mean_gw_28d": 4.6,
+        "daytype_half_hour_periods_28d": 0.0,
     },
 )
 
 _NUMERIC = [
-    "temperature_c", "heating_degrees", "cooling_degrees",
+    "temperature_c",
+    "heating_degrees",
+    "cooling_degrees",
     *[f"half_hour_{s}_{w}d" for w in (7, 28) for s in ("high_share", "mean_gw", "periods")],
-    "daytype_half_hour_high_share_28d", "daytype_half_hour_mean_gw_28d", "daytype_half_hour_periods_28d",
-    "half_hour_history__missing", "daytype_history__missing",
+    "daytype_half_hour_high_share_28d",
+    "daytype_half_hour_mean_gw_28d",
+    "daytype_half_hour_periods_28d",
+    "half_hour_history__missing",
+    "daytype_history__missing",
 ]
 
 MODEL = ModelSpec(
@@ -110,16 +146,32 @@ MODEL = ModelSpec(
     numeric=_NUMERIC,
     train_days=150,
     holdout_days=30,
-    hyperparameters={"epochs": 40, "batch_size": 256, "learning_rate": 0.002, "hidden": 128, "dropout": 0.1,
-                     "weight_decay": 1e-4, "patience": 6, "seed": 13},
+    hyperparameters={
+        "epochs": 40,
+        "batch_size": 256,
+        "learning_rate": 0.002,
+        "hidden": 128,
+        "dropout": 0.1,
+        "weight_decay": 1e-4,
+        "patience": 6,
+        "seed": 13,
+    },
     min_auc=0.7,
     tolerance=0.01,
     # Every recent-history statistic of the half-hour set low (3.6 GW, never high) or high (5.8 GW, always
     # high): values inside the range the data has, consistent across windows; the weather is left as it is.
-    obvious_low_risk={**{f"half_hour_mean_gw_{w}d": 3.6 for w in (7, 28)}, **{f"half_hour_high_share_{w}d": 0.0 for w in (7, 28)},
-                      "daytype_half_hour_mean_gw_28d": 3.6, "daytype_half_hour_high_share_28d": 0.0},
-    obvious_high_risk={**{f"half_hour_mean_gw_{w}d": 5.8 for w in (7, 28)}, **{f"half_hour_high_share_{w}d": 1.0 for w in (7, 28)},
-                       "daytype_half_hour_mean_gw_28d": 5.8, "daytype_half_hour_high_share_28d": 1.0},
+    obvious_low_risk={
+        **{f"half_hour_mean_gw_{w}d": 3.6 for w in (7, 28)},
+        **{f"half_hour_high_share_{w}d": 0.0 for w in (7, 28)},
+        "daytype_half_hour_mean_gw_28d": 3.6,
+        "daytype_half_hour_high_share_28d": 0.0,
+    },
+    obvious_high_risk={
+        **{f"half_hour_mean_gw_{w}d": 5.8 for w in (7, 28)},
+        **{f"half_hour_high_share_{w}d": 1.0 for w in (7, 28)},
+        "daytype_half_hour_mean_gw_28d": 5.8,
+        "daytype_half_hour_high_share_28d": 1.0,
+    },
 )
 
 USE_CASE = UseCase(
@@ -150,8 +202,15 @@ USE_CASE = UseCase(
     features=FEATURES,
     model=MODEL,
     # 48 rows a day: a window of a week (336 rows) is checked, at the latest a week after the last check.
-    drift=DriftPolicy(min_rows=336, new_rows=336, max_wait_minutes=7 * 24 * 60, cooldown_hours=72,
-                      min_labelled_rows=200, ignore=["half_hour_history__missing", "daytype_history__missing"]),
-    # make demo USE_CASE=grid_peak: January-May history, two weeks of June (winter) as live traffic, a week more.
-    demo=DemoSpan(first_day=date(2014, 1, 1), last_day=date(2014, 5, 31), live_days=14, after_days=7),
+    drift=DriftPolicy(
+        min_rows=336,
+        new_rows=336,
+        max_wait_minutes=7 * 24 * 60,
+        cooldown_hours=72,
+        min_labelled_rows=200,
+        ignore=["half_hour_history__missing", "daytype_history__missing"],
+    ),
+    # make demo USE_CASE=grid_peak: January-June history (v1 trains on January-May, holdout June), two weeks
+    # of July (midwinter) as live traffic, then a week more.
+    demo=DemoSpan(first_day=date(2014, 1, 1), last_day=date(2014, 6, 30), live_days=14, after_days=7),
 )

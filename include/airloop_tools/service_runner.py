@@ -22,16 +22,29 @@ logger = logging.getLogger(__name__)
 
 
 @contextmanager
-def local_service(port: int, log_path: Path, env: dict[str, str] | None = None,
-                  startup_timeout: float = 180.0) -> Iterator[httpx.Client]:
+def local_service(
+    port: int, log_path: Path, env: dict[str, str] | None = None, startup_timeout: float = 180.0
+) -> Iterator[httpx.Client]:
     """``bentoml serve`` the service on 127.0.0.1:``port`` while the block runs; SIGTERM afterwards
     (graceful: the live-traffic log is flushed)."""
     bentoml = Path(sys.executable).with_name("bentoml")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            [str(bentoml), "serve", "airloop.serving.service:PredictionService", "--host", "127.0.0.1", "--port", str(port)],
-            env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                str(bentoml),
+                "serve",
+                "airloop.serving.service:PredictionService",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env={**os.environ, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
     try:
         deadline = time.monotonic() + startup_timeout
@@ -76,10 +89,12 @@ def replay(client: httpx.Client, events: pd.DataFrame, use_case: UseCase, batch:
     ordered, times = events.iloc[order].reset_index(drop=True), times.iloc[order].reset_index(drop=True)
     served, errors, versions, positive = 0, 0, set(), 0
     for start in range(0, len(ordered), batch):
-        chunk = ordered.iloc[start:start + batch]
-        as_of = times.iloc[start:start + batch].max()
-        response = client.post("/predict", json={"rows": request_rows(chunk, use_case.known_before_event),
-                                                 "as_of": as_of.isoformat()})
+        chunk = ordered.iloc[start : start + batch]
+        as_of = times.iloc[start : start + batch].max()
+        response = client.post(
+            "/predict",
+            json={"rows": request_rows(chunk, use_case.known_before_event), "as_of": as_of.isoformat()},
+        )
         if response.status_code != 200:
             errors += 1
             logger.warning("replay request failed %s: %s", response.status_code, response.text[:300])
@@ -88,5 +103,10 @@ def replay(client: httpx.Client, events: pd.DataFrame, use_case: UseCase, batch:
         served += len(body["predictions"])
         positive += sum(p["label"] for p in body["predictions"])
         versions.add(body["model_version"])
-    return {"rows": served, "requests": -(-len(ordered) // batch), "errors": errors, "versions": sorted(versions),
-            "predicted_positive_rate": positive / served if served else 0.0}
+    return {
+        "rows": served,
+        "requests": -(-len(ordered) // batch),
+        "errors": errors,
+        "versions": sorted(versions),
+        "predicted_positive_rate": positive / served if served else 0.0,
+    }

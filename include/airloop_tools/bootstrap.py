@@ -46,7 +46,7 @@ def ensure_state(airflow_home: Path, admin_password: str | None = None) -> dict[
     if env_file.exists():
         for line in env_file.read_text().splitlines():
             if line.startswith("export ") and "=" in line:
-                key, value = line[len("export "):].split("=", 1)
+                key, value = line[len("export ") :].split("=", 1)
                 values[key] = value
     for name in SECRET_VARS:
         values.setdefault(name, _new_secret(name))

@@ -80,7 +80,9 @@ class AirflowREST:
     def set_paused(self, dag_id: str, paused: bool) -> None:
         self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": paused})
 
-    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None, logical_date: str | None = None) -> str:
+    def trigger(
+        self, dag_id: str, conf: dict[str, Any] | None = None, logical_date: str | None = None
+    ) -> str:
         body = {"logical_date": logical_date, "conf": conf or {}}
         return self.request("POST", f"/dags/{dag_id}/dagRuns", json=body)["dag_run_id"]
 
@@ -89,28 +91,42 @@ class AirflowREST:
 
     def wait_run(self, dag_id: str, run_id: str, timeout: float, poll: float = 3.0) -> str:
         """Block until the run has finished; return its state (``success`` or ``failed``)."""
-        return self.wait_until(f"end of {dag_id}/{run_id}",
-                               lambda: (s := self.run_state(dag_id, run_id)) in FINISHED and s, timeout, poll)
+        return self.wait_until(
+            f"end of {dag_id}/{run_id}",
+            lambda: (s := self.run_state(dag_id, run_id)) in FINISHED and s,
+            timeout,
+            poll,
+        )
 
     def run_ids(self, dag_id: str) -> list[str]:
-        runs = self.request("GET", f"/dags/{dag_id}/dagRuns", params={"limit": 1000, "order_by": "-run_after"})
+        runs = self.request(
+            "GET", f"/dags/{dag_id}/dagRuns", params={"limit": 1000, "order_by": "-run_after"}
+        )
         return [r["dag_run_id"] for r in runs["dag_runs"]]
 
     def wait_new_run(self, dag_id: str, known: set[str], timeout: float) -> str:
         """Wait for a run of ``dag_id`` not in ``known`` (e.g. one an Asset event created)."""
-        return self.wait_until(f"a new run of {dag_id}",
-                               lambda: next((r for r in self.run_ids(dag_id) if r not in known), None), timeout)
+        return self.wait_until(
+            f"a new run of {dag_id}",
+            lambda: next((r for r in self.run_ids(dag_id) if r not in known), None),
+            timeout,
+        )
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         rows = self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})
         return {
-            (ti["task_id"] if ti.get("map_index", -1) < 0 else f"{ti['task_id']}[{ti['map_index']}]"): ti["state"]
+            (ti["task_id"] if ti.get("map_index", -1) < 0 else f"{ti['task_id']}[{ti['map_index']}]"): ti[
+                "state"
+            ]
             for ti in rows["task_instances"]
         }
 
     def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value") -> Any:
-        entry = self.request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
-                             params={"deserialize": True})
+        entry = self.request(
+            "GET",
+            f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
+            params={"deserialize": True},
+        )
         value = entry["value"]
         return json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value
 
@@ -124,8 +140,12 @@ def admin_password(airflow_home: Path) -> str:
 
 
 @contextmanager
-def local_airflow(port: int = 8080, log_path: Path | None = None, startup_timeout: float = 120.0,
-                  extra_env: dict[str, str] | None = None) -> Iterator[AirflowREST]:
+def local_airflow(
+    port: int = 8080,
+    log_path: Path | None = None,
+    startup_timeout: float = 120.0,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[AirflowREST]:
     """Run ``airflow standalone`` for this project on 127.0.0.1:``port`` while the block runs."""
     airflow_home = Path(os.environ["AIRFLOW_HOME"])
     env = {
@@ -139,8 +159,13 @@ def local_airflow(port: int = 8080, log_path: Path | None = None, startup_timeou
     log_path.parent.mkdir(parents=True, exist_ok=True)
     airflow = Path(sys.executable).with_name("airflow")
     with open(log_path, "ab") as log:
-        process = subprocess.Popen([str(airflow), "standalone"], stdout=log, stderr=subprocess.STDOUT, env=env,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [str(airflow), "standalone"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     client = AirflowREST(f"http://127.0.0.1:{port}", "admin", admin_password(airflow_home))
     try:
         client.wait_until("a healthy scheduler", client.healthy, startup_timeout)

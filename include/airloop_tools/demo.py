@@ -31,8 +31,14 @@ from airloop.lake import Lake
 
 logger = logging.getLogger(__name__)
 
-LOOP_DAGS = ("ingest_validate", "materialize_features", "live_feedback", "train_model", "drift_monitor",
-             "batch_inference")
+LOOP_DAGS = (
+    "ingest_validate",
+    "materialize_features",
+    "live_feedback",
+    "train_model",
+    "drift_monitor",
+    "batch_inference",
+)
 
 
 def out(line: str = "") -> None:
@@ -87,7 +93,9 @@ class Loop:
 
     def _finish(self, dag_id: str, run_id: str, started: float) -> str:
         state = self.api.wait_run(dag_id, run_id, timeout=self.plan.timeout)
-        self.stages.append(Stage(dag_id, run_id, state, time.monotonic() - started, self.api.task_states(dag_id, run_id)))
+        self.stages.append(
+            Stage(dag_id, run_id, state, time.monotonic() - started, self.api.task_states(dag_id, run_id))
+        )
         if state != "success":
             raise RuntimeError(f"{dag_id} run {run_id} ended {state}; see the Airflow UI (`make airflow`)")
         return run_id
@@ -108,7 +116,9 @@ class Loop:
             out(f"  {dag_id} run {run_id} (scheduled by the validated-zone Asset); waiting ...")
             self._finish(dag_id, run_id, started)
             if dag_id == "materialize_features":
-                self.results.setdefault("materialized", []).append(self.api.xcom(dag_id, run_id, "materialize"))
+                self.results.setdefault("materialized", []).append(
+                    self.api.xcom(dag_id, run_id, "materialize")
+                )
 
     def train(self, run_id: str) -> dict[str, Any]:
         return {task: self.api.xcom("train_model", run_id, task) for task in ("train", "evaluate", "promote")}
@@ -119,13 +129,15 @@ def replay_days(client: Any, use_case: Any, settings: Any, first: date, days: in
     import pandas as pd
 
     from airloop.batch import schedule
-    from airloop.serving.runner import replay
     from airloop.resources import source_path
     from airloop.sources import make_source
+    from airloop_tools.service_runner import replay
 
     source = make_source(settings.source.kind, source_path(settings, use_case))
-    events = pd.concat([schedule(use_case, source, d) for d in day_range(first, first + timedelta(days=days - 1))],
-                       ignore_index=True)
+    events = pd.concat(
+        [schedule(use_case, source, d) for d in day_range(first, first + timedelta(days=days - 1))],
+        ignore_index=True,
+    )
     result = replay(client, events, use_case)
     return {**result, "days": f"{first}..{first + timedelta(days=days - 1)}"}
 
@@ -153,18 +165,23 @@ def fresh_state(settings: Any) -> None:
     (Airflow keeps its run history, so ``make airflow`` still shows earlier demos)."""
     import shutil
 
-    for folder in (settings.lake, settings.home / "mlflow", settings.home / "feast", settings.home / "feature_repo"):
+    for folder in (
+        settings.lake,
+        settings.home / "mlflow",
+        settings.home / "feast",
+        settings.home / "feature_repo",
+    ):
         if folder.exists():
             out(f"  removing the previous demo's {folder}")
             shutil.rmtree(folder)
 
 
 def run_loop(plan: DemoPlan, fresh: bool = True) -> int:
-    from airloop.airflow_runtime import local_airflow
     from airloop.registry import CHAMPION, ModelRegistry
-    from airloop.serving.runner import local_service
     from airloop.settings import load_settings
     from airloop.usecases import load_use_case
+    from airloop_tools.airflow_runtime import local_airflow
+    from airloop_tools.service_runner import local_service
 
     os.environ.setdefault("AIRLOOP_DRIFT_POLL_SECONDS", "5")  # Airflow inherits it: the sensor polls often
     settings = load_settings()
@@ -175,10 +192,14 @@ def run_loop(plan: DemoPlan, fresh: bool = True) -> int:
     registry = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name)
     airflow_home = Path(os.environ["AIRFLOW_HOME"])
     started = time.monotonic()
-    out(f"Airloop demo: use case '{use_case.name}'; history {plan.first_day}..{plan.last_day}, live traffic "
-        f"{plan.live_first}..{plan.batch_day - timedelta(days=1)}")
-    out(f"Starting Airflow (standalone: LocalExecutor on SQLite, scheduler, triggerer) on 127.0.0.1:{plan.port}; "
-        f"log: {airflow_home / 'demo-airflow.log'}")
+    out(
+        f"Airloop demo: use case '{use_case.name}'; history {plan.first_day}..{plan.last_day}, live traffic "
+        f"{plan.live_first}..{plan.batch_day - timedelta(days=1)}"
+    )
+    out(
+        "Starting Airflow (standalone: LocalExecutor on SQLite, scheduler, triggerer) on "
+        f"127.0.0.1:{plan.port}; log: {airflow_home / 'demo-airflow.log'}"
+    )
     failure = None
     with local_airflow(port=plan.port, log_path=airflow_home / "demo-airflow.log") as api:
         loop = Loop(api, plan)
@@ -196,13 +217,23 @@ def run_loop(plan: DemoPlan, fresh: bool = True) -> int:
             loop.ingest(plan.first_day, plan.last_day)
             out("2. Train the first model")
             holdout_end = plan.live_first.isoformat()
-            first = loop.run("train_model", {"holdout_end": holdout_end, "reason": "demo: first model", **plan.train_conf})
+            first = loop.run(
+                "train_model", {"holdout_end": holdout_end, "reason": "demo: first model", **plan.train_conf}
+            )
             loop.results["v1"] = loop.train(first)
             env = {"AIRLOOP_SERVING_WATCH_SECONDS": "3"}
             with local_service(plan.service_port, airflow_home.parent / "serving.log", env=env) as client:
-                out(f"3. Serving on 127.0.0.1:{plan.service_port}; replaying {plan.live_days} days of real events")
-                loop.results["live_before"] = replay_days(client, use_case, settings, plan.live_first, plan.live_days)
-                out(f"4. Their outcomes land: ingest {plan.live_first}..{plan.after_first - timedelta(days=1)}")
+                out(
+                    f"3. Serving on 127.0.0.1:{plan.service_port}; "
+                    f"replaying {plan.live_days} days of real events"
+                )
+                loop.results["live_before"] = replay_days(
+                    client, use_case, settings, plan.live_first, plan.live_days
+                )
+                out(
+                    "4. Their outcomes land: "
+                    f"ingest {plan.live_first}..{plan.after_first - timedelta(days=1)}"
+                )
                 loop.ingest(plan.live_first, plan.after_first - timedelta(days=1))
                 out("5. drift_monitor on: its sensor waits for new live rows, then checks them")
                 known = set(api.run_ids("drift_monitor"))
@@ -216,19 +247,30 @@ def run_loop(plan: DemoPlan, fresh: bool = True) -> int:
                     out(f"  drift: {check['reason']}")
                     train_run = f"drift__{drift_run}"
                     out(f"  train_model run {train_run} (triggered by drift_monitor); waiting ...")
-                    loop._finish("train_model", api.wait_until("the triggered run", lambda: train_run in api.run_ids(
-                        "train_model") and train_run, 120), time.monotonic())
+                    loop._finish(
+                        "train_model",
+                        api.wait_until(
+                            "the triggered run",
+                            lambda: train_run in api.run_ids("train_model") and train_run,
+                            120,
+                        ),
+                        time.monotonic(),
+                    )
                     loop.results["v2"] = loop.train(train_run)
                 champion = registry.version_of(CHAMPION)
                 t0 = time.monotonic()
                 try:
-                    api.wait_until(f"the service serving v{champion}", lambda: served_version(client) == champion, 60)
+                    api.wait_until(
+                        f"the service serving v{champion}", lambda: served_version(client) == champion, 60
+                    )
                     loop.results["served_champion"] = {"version": champion, "seconds": time.monotonic() - t0}
                 except TimeoutError:  # /metrics did not show it; the replay below reports the versions served
                     out(f"  (the service's /metrics did not report v{champion} within 60 s)")
                 out(f"6. The service serves v{champion}; replaying {plan.after_days} more days")
                 known |= {drift_run}
-                loop.results["live_after"] = replay_days(client, use_case, settings, plan.after_first, plan.after_days)
+                loop.results["live_after"] = replay_days(
+                    client, use_case, settings, plan.after_first, plan.after_days
+                )
             loop.ingest(plan.after_first, plan.batch_day - timedelta(days=1))
             try:  # the next continuous run checks the post-retrain traffic (cooldown applies)
                 next_run = api.wait_until("the next drift_monitor run", lambda: next_run_of(api, known), 60)
@@ -265,38 +307,53 @@ def _live_accuracy(lake: Lake, first: date, days: int) -> dict[str, dict[str, fl
             if m["roc_auc"] is not None:
                 t["roc_auc"] += m["roc_auc"] * m["rows"]
                 t["auc_rows"] += m["rows"]
-    return {v: {"rows": t["rows"], "accuracy": t["accuracy"] / t["rows"],
-                "roc_auc": t["roc_auc"] / t["auc_rows"] if t["auc_rows"] else float("nan")}
-            for v, t in totals.items() if t["rows"]}
+    return {
+        v: {
+            "rows": t["rows"],
+            "accuracy": t["accuracy"] / t["rows"],
+            "roc_auc": t["roc_auc"] / t["auc_rows"] if t["auc_rows"] else float("nan"),
+        }
+        for v, t in totals.items()
+        if t["rows"]
+    }
 
 
 def print_model(name: str, trained: dict[str, Any], model_name: str) -> None:
     t, v, p = trained["train"], trained["evaluate"], trained["promote"]
     w = t["window"]
-    out(f"Model {name} = {model_name} v{t['version']}: trained on {w['train_start']}..{w['holdout_start']} "
-        f"({t['train_rows']:,} rows, {t['train_seconds']:.0f} s on {t['device']}), holdout {w['holdout_start']}.."
-        f"{w['holdout_end']} (exclusive)")
+    out(
+        f"Model {name} = {model_name} v{t['version']}: trained on {w['train_start']}..{w['holdout_start']} "
+        f"({t['train_rows']:,} rows, {t['train_seconds']:.0f} s on {t['device']}), "
+        f"holdout {w['holdout_start']}..{w['holdout_end']} (exclusive)"
+    )
     out("  holdout      ROC AUC  PR AUC  log loss  Brier")
     for label, m in (("torch", t["metrics"]), ("baseline", t["baseline_metrics"])):
         out(f"  {label:<11} {m['roc_auc']:.4f}   {m['pr_auc']:.4f}  {m['log_loss']:.4f}    {m['brier']:.4f}")
     out(f"  gate: {v['verdict']} - {v['reason']}")
-    out("  behaviour: " + "; ".join(f"{b['name']} {'ok' if b['passed'] else 'FAILED'}" for b in v["behaviour"]))
+    out(
+        "  behaviour: "
+        + "; ".join(f"{b['name']} {'ok' if b['passed'] else 'FAILED'}" for b in v["behaviour"])
+    )
     out(f"  champion after this run: v{p['champion']} ({'promoted' if p['promoted'] else 'kept'})")
 
 
-def print_summary(loop: Loop, plan: DemoPlan, settings: Any, use_case: Any, lake: Lake, airflow_home: Path,
-                  seconds: float) -> None:
-    from airloop.cli import print_summary as print_lake
+def print_summary(
+    loop: Loop, plan: DemoPlan, settings: Any, use_case: Any, lake: Lake, airflow_home: Path, seconds: float
+) -> None:
+    from airloop.summary import lake_summary, summary_lines
 
     r = loop.results
     out()
     out(f"=== Airloop demo summary ({seconds:.0f} s in all) ===")
     for s in loop.stages:
         ok = sum(1 for v in s.tasks.values() if v in ("success", "skipped"))
-        out(f"Airflow run {s.dag_id}/{s.run_id}: {s.state} in {s.seconds:.0f} s ({ok}/{len(s.tasks)} task instances "
-            "succeeded or skipped)")
+        out(
+            f"Airflow run {s.dag_id}/{s.run_id}: {s.state} in {s.seconds:.0f} s "
+            f"({ok}/{len(s.tasks)} task instances succeeded or skipped)"
+        )
     days = [d.isoformat() for d in day_range(plan.first_day, plan.batch_day - timedelta(days=1))]
-    print_lake(lake, days, use_case.primary_source)
+    for line in summary_lines(lake, lake_summary(lake, days), days, use_case.primary_source):
+        out(line)
     for m in r.get("materialized", []):
         out(f"Feature store: {m['rows_total']:,} feature rows of {len(m['days'])} days materialized online")
     for name in ("v1", "v2"):
@@ -305,13 +362,18 @@ def print_summary(loop: Loop, plan: DemoPlan, settings: Any, use_case: Any, lake
     for key, label in (("live_before", "before the retrain"), ("live_after", "after the retrain")):
         if key in r:
             live = r[key]
-            out(f"Live traffic {label}: {live['rows']:,} real {use_case.primary_source} events of {live['days']} through POST /predict "
+            out(
+                f"Live traffic {label}: {live['rows']:,} real {use_case.primary_source} events "
+                f"of {live['days']} through POST /predict "
                 f"({live['requests']} requests, {live['errors']} errors, served by "
-                f"{', '.join('v' + v for v in live['versions']) or 'none'})")
+                f"{', '.join('v' + v for v in live['versions']) or 'none'})"
+            )
     if "drift" in r:
         d = r["drift"]
-        out(f"Drift check of {d['window']['rows']:,} live rows against the champion's training reference: "
-            f"{d['status']}")
+        out(
+            f"Drift check of {d['window']['rows']:,} live rows against the champion's training reference: "
+            f"{d['status']}"
+        )
         summary = json.loads(Path(d["report"]["json"]).read_text())
         alerts = sorted((f for f in summary["features"] if f["status"] == "alert"), key=lambda f: -f["psi"])
         for f in alerts[:8]:
@@ -323,26 +385,44 @@ def print_summary(loop: Loop, plan: DemoPlan, settings: Any, use_case: Any, lake
         out(f"  report: {d['report']['html']}")
     if "drift_after" in r:
         d = r["drift_after"]
-        out(f"Next drift check ({d.get('window', {}).get('rows', 0):,} rows): {d['status']} - {d['reason'][:200]}")
+        out(
+            f"Next drift check ({d.get('window', {}).get('rows', 0):,} rows): "
+            f"{d['status']} - {d['reason'][:200]}"
+        )
     if "served_champion" in r:
         served = r["served_champion"]
         promoted = r.get("v2", {}).get("promote", {}).get("promoted", False)
-        out(f"Hot swap: the service reported the new champion v{served['version']} {served['seconds']:.0f} s "
-            "after the retrain" if promoted else
-            f"Serving: the gate kept v{served['version']}; the service still reports it (no swap needed)")
+        out(
+            f"Hot swap: the service reported the new champion v{served['version']} {served['seconds']:.0f} s "
+            "after the retrain"
+            if promoted
+            else f"Serving: the gate kept v{served['version']}; the service still reports it (no swap needed)"
+        )
     before = _live_accuracy(lake, plan.live_first, plan.live_days)
     after = _live_accuracy(lake, plan.after_first, plan.after_days)
     for label, acc in (("before", before), ("after", after)):
         for version, m in sorted(acc.items()):
-            out(f"Live accuracy {label} the retrain (v{version}): {m['accuracy']:.3f}, ROC AUC {m['roc_auc']:.3f} "
-                f"on {m['rows']:,} events with outcomes")
+            out(
+                f"Live accuracy {label} the retrain (v{version}): {m['accuracy']:.3f}, "
+                f"ROC AUC {m['roc_auc']:.3f} on {m['rows']:,} events with outcomes"
+            )
     if "batch" in r:
         b = r["batch"]
-        out(f"Batch inference: {b['rows']:,} events of {b['day']} scored with v{b['model_version']} "
-            f"(predicted positive rate {b['positive_rate']:.1%}): {settings.lake / 'predictions'}")
+        out(
+            f"Batch inference: {b['rows']:,} events of {b['day']} scored with v{b['model_version']} "
+            f"(predicted positive rate {b['positive_rate']:.1%}): {settings.lake / 'predictions'}"
+        )
     out("Where to look:")
-    out(f"  Airflow UI: `make airflow`, http://127.0.0.1:8080 (admin; password in "
-        f"{airflow_home / 'simple_auth_manager_passwords.json'}): every run above")
-    out(f"  MLflow UI: `make mlflow`, http://127.0.0.1:5000: experiments airloop-{use_case.name} (training) and "
-        f"{use_case.model_name}-monitoring (drift checks), model {use_case.model_name} (aliases, audit tags)")
-    out(f"  Drift reports: {settings.lake / 'monitoring' / 'drift' / 'checks'}; live log: {settings.lake / 'live'}")
+    out(
+        f"  Airflow UI: `make airflow`, http://127.0.0.1:8080 (admin; password in "
+        f"{airflow_home / 'simple_auth_manager_passwords.json'}): every run above"
+    )
+    out(
+        f"  MLflow UI: `make mlflow`, http://127.0.0.1:5000: experiments airloop-{use_case.name} (training) "
+        f"and {use_case.model_name}-monitoring (drift checks), model {use_case.model_name} "
+        "(aliases, audit tags)"
+    )
+    out(
+        f"  Drift reports: {settings.lake / 'monitoring' / 'drift' / 'checks'}; "
+        f"live log: {settings.lake / 'live'}"
+    )

@@ -3,8 +3,9 @@
 Rows are queued by the request path and written by a background thread in small batches to a store;
 ``close`` drains the queue, so a graceful shutdown loses nothing. The drift monitor reads the same store.
 
-- embedded (``AIRLOOP_ENV=local``): Parquet in the lake, ``lake/live/ds=YYYY-MM-DD/hour=HH/part-<uuid>.parquet``
-  (by the time served, UTC), each file written atomically;
+- embedded (``AIRLOOP_ENV=local``): Parquet in the lake,
+  ``lake/live/ds=YYYY-MM-DD/hour=HH/part-<uuid>.parquet`` (by the time served, UTC), each file written
+  atomically;
 - production: the PostgreSQL table ``airloop_live_log`` (``AIRLOOP_POSTGRES_DSN``), created from the first
   rows' columns (a column that appears later is added), indexed on ``served_at``, filled with ``COPY``.
 
@@ -91,9 +92,11 @@ class LiveStore:
         """Rows served after ``after`` and the latest served time among them."""
         raise NotImplementedError
 
-    def scan(self, after: datetime | None, until: datetime | None, columns: list[str],
-             batch_rows: int = 65536) -> Iterator[pd.DataFrame]:
-        """The rows served in ``(after, until]``, ``columns`` (those that exist) + ``served_at``, in batches."""
+    def scan(
+        self, after: datetime | None, until: datetime | None, columns: list[str], batch_rows: int = 65536
+    ) -> Iterator[pd.DataFrame]:
+        """The rows served in ``(after, until]``, ``columns`` (those that exist) + ``served_at``, in
+        batches."""
         raise NotImplementedError
 
 
@@ -114,8 +117,9 @@ class ParquetLiveStore(LiveStore):
     def count_since(self, after: datetime | None) -> tuple[int, datetime | None]:
         return count_since(self.root, after)
 
-    def scan(self, after: datetime | None, until: datetime | None, columns: list[str],
-             batch_rows: int = 65536) -> Iterator[pd.DataFrame]:
+    def scan(
+        self, after: datetime | None, until: datetime | None, columns: list[str], batch_rows: int = 65536
+    ) -> Iterator[pd.DataFrame]:
         return scan_live(self.root, after, until, columns, batch_rows)
 
 
@@ -131,17 +135,18 @@ class PostgresLiveStore(LiveStore):
         self.dsn, self.table = dsn, table
         self._columns: set[str] | None = None
 
-    def _connect(self):  # noqa: ANN202 - psycopg.Connection
+    def _connect(self):
         import psycopg
 
         return psycopg.connect(self.dsn, connect_timeout=10)
 
-    def _existing(self, conn) -> set[str]:  # noqa: ANN001
-        rows = conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = %s",
-                            (self.table,)).fetchall()
+    def _existing(self, conn) -> set[str]:
+        rows = conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s", (self.table,)
+        ).fetchall()
         return {r[0] for r in rows}
 
-    def _ensure(self, conn, frame: pd.DataFrame) -> None:  # noqa: ANN001
+    def _ensure(self, conn, frame: pd.DataFrame) -> None:
         if self._columns is None:
             self._columns = self._existing(conn)
         missing = [c for c in frame.columns if c not in self._columns]
@@ -153,8 +158,10 @@ class PostgresLiveStore(LiveStore):
             conn.execute(f'CREATE INDEX IF NOT EXISTS "{self.table}_served_at" ON "{self.table}" (served_at)')
         else:
             for c in missing:
-                conn.execute(f'ALTER TABLE "{self.table}" ADD COLUMN IF NOT EXISTS "{c}" '
-                             f'{_PG_TYPES.get(frame[c].dtype.kind, "text")}')
+                conn.execute(
+                    f'ALTER TABLE "{self.table}" ADD COLUMN IF NOT EXISTS "{c}" '
+                    f"{_PG_TYPES.get(frame[c].dtype.kind, 'text')}"
+                )
         self._columns = self._existing(conn)
 
     def write(self, frame: pd.DataFrame) -> None:
@@ -173,11 +180,14 @@ class PostgresLiveStore(LiveStore):
             if not self._existing(conn):
                 return 0, None
             where, args = ("WHERE served_at > %s", (after,)) if after is not None else ("", ())
-            count, latest = conn.execute(f'SELECT count(*), max(served_at) FROM "{self.table}" {where}', args).fetchone()
+            count, latest = conn.execute(
+                f'SELECT count(*), max(served_at) FROM "{self.table}" {where}', args
+            ).fetchone()
             return int(count), latest
 
-    def scan(self, after: datetime | None, until: datetime | None, columns: list[str],
-             batch_rows: int = 65536) -> Iterator[pd.DataFrame]:
+    def scan(
+        self, after: datetime | None, until: datetime | None, columns: list[str], batch_rows: int = 65536
+    ) -> Iterator[pd.DataFrame]:
         with self._connect() as conn:
             existing = self._existing(conn)
             if not existing:
@@ -198,7 +208,7 @@ class PostgresLiveStore(LiveStore):
 
 def live_store(settings: Settings) -> LiveStore:
     """The configured live log: Parquet in the lake when local, PostgreSQL in production."""
-    if settings.env == "production":
+    if settings.live_log_store == "postgres":
         assert settings.postgres_dsn is not None  # required in production by the settings' validator
         return PostgresLiveStore(settings.postgres_dsn.get_secret_value())
     return ParquetLiveStore(settings.lake / "live")
@@ -223,7 +233,7 @@ def live_files(root: Path, after: datetime | None = None) -> list[Path]:
     return [f for f in files if hour_of(f) >= floor]
 
 
-def _served_filter(table, after: datetime | None, until: datetime | None):  # noqa: ANN001, ANN202 - pyarrow
+def _served_filter(table, after: datetime | None, until: datetime | None):
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -252,8 +262,9 @@ def count_since(root: Path, after: datetime | None) -> tuple[int, datetime | Non
     return rows, latest
 
 
-def scan_live(root: Path, after: datetime | None, until: datetime | None, columns: list[str],
-              batch_rows: int = 65536) -> Iterator[pd.DataFrame]:
+def scan_live(
+    root: Path, after: datetime | None, until: datetime | None, columns: list[str], batch_rows: int = 65536
+) -> Iterator[pd.DataFrame]:
     """Stream the rows served in ``(after, until]`` in bounded memory, ``columns`` only."""
     import pyarrow.parquet as pq
 
