@@ -70,6 +70,10 @@ def save_artifacts(model, folder: Path) -> dict[str, str]:
     }
 
 
+DelayModel = TabularModel
+"""The class's name before the platform became use-case agnostic: versions registered then unpickle by it."""
+
+
 class RegisteredModel:
     """A logged model as its consumers use it: loaded from a ``models:/`` URI, scoring any frame that
     holds its signature's input columns (extra columns such as keys or labels are left out)."""
