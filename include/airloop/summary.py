@@ -36,9 +36,9 @@ def summary_lines(lake: Lake, s: dict[str, Any], days: list[str], primary: str) 
         f"{len(s['missing'])} not ingested (of {len(days)} days {days[0]}..{days[-1]})"
     )
     lines.append(
-        f"Rows in the validated zone: {primary} {s['rows'].get(primary, 0):,}; "
-        + ", ".join(f"{k} {v:,}" for k, v in sorted(s["rows"].items()) if k != primary)
-        + " (dimension rows counted per daily snapshot)"
+        f"Rows in the validated zone: {primary} {s['rows'].get(primary, 0):,}"
+        + "".join(f", {k} {v:,}" for k, v in sorted(s["rows"].items()) if k != primary)
+        + (" (dimension rows counted per daily snapshot)" if len(s["rows"]) > 1 else "")
     )
     if s["warnings"]:
         lines.append(f"Warnings on {len(s['warnings'])} day(s) (published anyway), e.g.:")
