@@ -124,21 +124,18 @@ class Loop:
         return {task: self.api.xcom("train_model", run_id, task) for task in ("train", "evaluate", "promote")}
 
 
-def replay_days(client: Any, use_case: Any, settings: Any, first: date, days: int) -> dict[str, Any]:
+def replay_days(client: Any, res: Any, first: date, days: int) -> dict[str, Any]:
     """Send the real events of ``days`` days from ``first`` through ``POST /predict``, in time order."""
     import pandas as pd
 
     from airloop.batch import schedule
-    from airloop.resources import source_path
-    from airloop.sources import make_source
     from airloop_tools.service_runner import replay
 
-    source = make_source(settings.source.kind, source_path(settings, use_case))
     events = pd.concat(
-        [schedule(use_case, source, d) for d in day_range(first, first + timedelta(days=days - 1))],
+        [schedule(res.use_case, res.source, d) for d in day_range(first, first + timedelta(days=days - 1))],
         ignore_index=True,
     )
-    result = replay(client, events, use_case)
+    result = replay(client, events, res.use_case)
     return {**result, "days": f"{first}..{first + timedelta(days=days - 1)}"}
 
 
@@ -177,19 +174,17 @@ def fresh_state(settings: Any) -> None:
 
 
 def run_loop(plan: DemoPlan, fresh: bool = True) -> int:
-    from airloop.registry import CHAMPION, ModelRegistry
-    from airloop.settings import load_settings
-    from airloop.usecases import load_use_case
+    from airloop.registry import CHAMPION
+    from airloop.resources import load_resources
     from airloop_tools.airflow_runtime import local_airflow
     from airloop_tools.service_runner import local_service
 
     os.environ.setdefault("AIRLOOP_DRIFT_POLL_SECONDS", "5")  # Airflow inherits it: the sensor polls often
-    settings = load_settings()
-    use_case = load_use_case(settings.use_case)
+    res = load_resources()
+    settings, use_case = res.settings, res.use_case
     if fresh and settings.env == "local":
         fresh_state(settings)
-    lake = Lake(settings.lake)
-    registry = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name)
+    lake, registry = res.lake, res.registry
     airflow_home = Path(os.environ["AIRFLOW_HOME"])
     started = time.monotonic()
     out(
@@ -227,9 +222,7 @@ def run_loop(plan: DemoPlan, fresh: bool = True) -> int:
                     f"3. Serving on 127.0.0.1:{plan.service_port}; "
                     f"replaying {plan.live_days} days of real events"
                 )
-                loop.results["live_before"] = replay_days(
-                    client, use_case, settings, plan.live_first, plan.live_days
-                )
+                loop.results["live_before"] = replay_days(client, res, plan.live_first, plan.live_days)
                 out(
                     "4. Their outcomes land: "
                     f"ingest {plan.live_first}..{plan.after_first - timedelta(days=1)}"
@@ -268,9 +261,7 @@ def run_loop(plan: DemoPlan, fresh: bool = True) -> int:
                     out(f"  (the service's /metrics did not report v{champion} within 60 s)")
                 out(f"6. The service serves v{champion}; replaying {plan.after_days} more days")
                 known |= {drift_run}
-                loop.results["live_after"] = replay_days(
-                    client, use_case, settings, plan.after_first, plan.after_days
-                )
+                loop.results["live_after"] = replay_days(client, res, plan.after_first, plan.after_days)
             loop.ingest(plan.after_first, plan.batch_day - timedelta(days=1))
             try:  # the next continuous run checks the post-retrain traffic (cooldown applies)
                 next_run = api.wait_until("the next drift_monitor run", lambda: next_run_of(api, known), 60)

@@ -1,7 +1,8 @@
 """The closed loop, shortened: a January model serves real July flights over HTTP (a real ``bentoml serve``
 process), ``drift_monitor`` finds the seasonal drift in what the service logged and triggers
 ``train_model`` with the evidence, a new version is registered and judged by the gate, and the service
-reports whichever version is champion afterwards."""
+reports whichever version is champion afterwards. One phase per test, in order (a failure names its
+phase); they share the service process of the module fixture."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import time
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import dag_named, free_port
@@ -59,72 +61,88 @@ def january_champion(tmp_path_factory, airflow_db):
     return home
 
 
-@pytest.mark.slow
-def test_drift_in_served_traffic_retrains_and_the_service_follows_the_champion(january_champion, monkeypatch):
+def wait_for(condition, what: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def loop(january_champion):
+    """The January champion served by a real ``bentoml serve`` for the phases below (one process)."""
     import pandas as pd
 
     from airloop.batch import schedule
-    from airloop.drift.monitor import past_checks
-    from airloop.lake import Lake
-    from airloop.registry import ModelRegistry
-    from airloop.settings import load_settings
-    from airloop.sources import ReplaySource
-    from airloop.usecases import load_use_case
-    from airloop_tools.demo import served_version
-    from airloop_tools.service_runner import local_service, replay
+    from airloop.resources import load_resources
+    from airloop_tools.service_runner import local_service
 
     home = january_champion
-    monkeypatch.setenv("AIRLOOP_HOME", str(home))
-    monkeypatch.setenv("AIRLOOP_SERVING_WATCH_SECONDS", "1")
-    settings, use_case = load_settings(), load_use_case("flights")
-    registry = ModelRegistry(settings.mlflow_tracking_uri, "flight_delay")
-    source = ReplaySource(ROOT / "include" / "data" / "nycflights13")
-    july = pd.concat([schedule(use_case, source, date(2013, 7, d)) for d in (1, 2, 3)], ignore_index=True)
-
-    with local_service(free_port(), home / "serve.log") as client:
-        served = replay(client, july, use_case)
-        assert served["errors"] == 0 and served["rows"] == len(july) and served["versions"] == ["1"]
-        # ground truth: the outcomes of July 1 (validated) joined to what was served, by flight key
-        from airloop.feedback import record_day
-        from airloop.livelog import live_store
-
-        deadline = time.monotonic() + 30  # the live log writes in the background (every ~2 s)
-        while live_store(settings).count_since(None)[0] < len(july):
-            assert time.monotonic() < deadline, "served rows not in the live log within 30 s"
-            time.sleep(0.1)
-
-        metrics = record_day(Lake(home / "lake"), live_store(settings), use_case, date(2013, 7, 1))
-        assert metrics["with_outcome"] == metrics["served"] == int((july["day"] == 1).sum())
-        assert metrics["by_version"]["1"]["roc_auc"] > 0.5
-
-        drift = dag_named("drift_monitor").test(logical_date=datetime(2013, 7, 4, 12, tzinfo=UTC))
-        assert str(drift.state) == "success"
-        [check] = past_checks(Lake(home / "lake"))
-        assert check["window"]["rows"] == len(july)
-        assert check["decision"]["retrain"] and "temp" in check["decision"]["alerts"]
-        states = {ti.task_id: str(ti.state) for ti in drift.get_task_instances()}
-        assert states["trigger_retrain"] == "success"
-        conf = next(ti for ti in drift.get_task_instances() if ti.task_id == "check_drift").xcom_pull(
-            task_ids="check_drift", key="conf"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIRLOOP_HOME", str(home))
+        mp.setenv("AIRLOOP_USE_CASE", "flights")
+        mp.setenv("AIRLOOP_SERVING_WATCH_SECONDS", "1")
+        res = load_resources()
+        july = pd.concat(
+            [schedule(res.use_case, res.source, date(2013, 7, d)) for d in (1, 2, 3)], ignore_index=True
         )
-        assert conf["holdout_end"] == "2013-07-04"
+        with local_service(free_port(), home / "serve.log") as client:
+            yield SimpleNamespace(res=res, client=client, july=july, conf=None)
 
-        train = dag_named("train_model").test(
-            logical_date=datetime(2013, 7, 4, 13, tzinfo=UTC),
-            run_conf={**conf, "train_days": 200, "holdout_days": 3, "hyperparameters": {"epochs": 2}},
-        )
-        assert str(train.state) == "success"
-        v2 = registry.version("2")
-        run_tags = registry.client.get_run(v2.run_id).data.tags
-        assert run_tags["airloop.trigger_reason"].startswith("drift_monitor: drift in ")
-        assert "temp" in json.loads(run_tags["airloop.drift_evidence"])["drifted_features"]
-        assert v2.tags["gate.verdict"] and v2.tags["gate.reason"]  # moved or kept, with the reason recorded
-        champion = registry.version_of("champion")
-        assert champion in ("1", "2")
 
-        deadline = time.monotonic() + 30
-        while served_version(client) != champion and time.monotonic() < deadline:
-            time.sleep(0.5)
-        assert served_version(client) == champion
-        again = replay(client, july.head(5), use_case)
-        assert again["versions"] == [champion]
+@pytest.mark.slow
+def test_1_july_traffic_is_served_logged_and_joined_to_its_outcomes(loop):
+    from airloop.feedback import record_day
+    from airloop_tools.service_runner import replay
+
+    served = replay(loop.client, loop.july, loop.res.use_case)
+    assert served["errors"] == 0 and served["rows"] == len(loop.july) and served["versions"] == ["1"]
+    # the live log writes in the background (every ~2 s)
+    wait_for(
+        lambda: loop.res.live_store.count_since(None)[0] >= len(loop.july), "served rows in the live log"
+    )
+    # ground truth: the outcomes of July 1 (validated) joined to what was served, by flight key
+    metrics = record_day(loop.res.lake, loop.res.live_store, loop.res.use_case, date(2013, 7, 1))
+    assert metrics["with_outcome"] == metrics["served"] == int((loop.july["day"] == 1).sum())
+    assert metrics["by_version"]["1"]["roc_auc"] > 0.5
+
+
+@pytest.mark.slow
+def test_2_drift_in_the_served_traffic_triggers_train_model(loop):
+    from airloop.drift.monitor import past_checks
+
+    drift = dag_named("drift_monitor").test(logical_date=datetime(2013, 7, 4, 12, tzinfo=UTC))
+    assert str(drift.state) == "success"
+    [check] = past_checks(loop.res.lake)
+    assert check["window"]["rows"] == len(loop.july)
+    assert check["decision"]["retrain"] and "temp" in check["decision"]["alerts"]
+    states = {ti.task_id: str(ti.state) for ti in drift.get_task_instances()}
+    assert states["trigger_retrain"] == "success"
+    loop.conf = next(ti for ti in drift.get_task_instances() if ti.task_id == "check_drift").xcom_pull(
+        task_ids="check_drift", key="conf"
+    )
+    assert loop.conf["holdout_end"] == "2013-07-04"
+
+
+@pytest.mark.slow
+def test_3_the_retrain_is_judged_and_the_service_follows_the_champion(loop):
+    from airloop_tools.demo import served_version
+    from airloop_tools.service_runner import replay
+
+    assert loop.conf, "needs the drift check of test_2"
+    train = dag_named("train_model").test(
+        logical_date=datetime(2013, 7, 4, 13, tzinfo=UTC),
+        run_conf={**loop.conf, "train_days": 200, "holdout_days": 3, "hyperparameters": {"epochs": 2}},
+    )
+    assert str(train.state) == "success"
+    registry = loop.res.registry
+    v2 = registry.version("2")
+    run_tags = registry.client.get_run(v2.run_id).data.tags
+    assert run_tags["airloop.trigger_reason"].startswith("drift_monitor: drift in ")
+    assert "temp" in json.loads(run_tags["airloop.drift_evidence"])["drifted_features"]
+    assert v2.tags["gate.verdict"] and v2.tags["gate.reason"]  # moved or kept, with the reason recorded
+    champion = registry.version_of("champion")
+    assert champion in ("1", "2")
+    wait_for(lambda: served_version(loop.client) == champion, f"the service reports v{champion}")
+    again = replay(loop.client, loop.july.head(5), loop.res.use_case)
+    assert again["versions"] == [champion]

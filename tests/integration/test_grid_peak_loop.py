@@ -136,3 +136,21 @@ def test_5_drift_triggers_a_retrain_with_its_evidence(grid):
     assert tags["airloop.trigger_reason"].startswith("drift_monitor: drift in ")
     assert v2.tags["gate.verdict"] and v2.tags["gate.reason"]
     assert grid.registry.version_of("champion") in ("1", "2")
+
+
+def test_6_the_cli_runs_the_same_steps_without_airflow(grid, capsys):
+    """``airloop score | feedback | drift-check | registry`` on the state the DAGs left (the same library
+    calls as their tasks)."""
+    from airloop import cli
+
+    assert cli.main(["score", "--day", "2014-03-15"]) == 0
+    scored = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert scored["rows"] == 48 and scored["model_version"] == grid.registry.version_of("champion")
+    predictions = grid.lake.read_partition("predictions", "grid_peak", "2014-03-15")
+    assert set(grid.use_case.logged_columns()) <= set(predictions.columns)  # the key, the event time
+    assert cli.main(["feedback", "--first-day", "2014-03-02", "--last-day", "2014-03-02"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["with_outcome"] == 48
+    assert cli.main(["drift-check"]) == 0  # every live row was checked by the DAG run of test_5
+    assert "no live rows since the last check" in capsys.readouterr().out
+    assert cli.main(["registry"]) == 0
+    assert f"champion: v{grid.registry.version_of('champion')}" in capsys.readouterr().out
