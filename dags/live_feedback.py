@@ -2,7 +2,7 @@
 ### live_feedback
 
 Scheduled on the `airloop_validated_zone` Asset: once ingestion lands a day's actual outcomes, the
-predictions the service logged for that day's flights are joined to them by flight key, and live accuracy
+predictions the service logged for that day's events are joined to them by the event key, and live accuracy
 and ROC AUC per model version are written to `lake/monitoring/live_metrics/ds=DAY.json` (read by the
 drift monitor as performance drift).
 """

@@ -60,7 +60,7 @@ def train_model() -> None:
     # Unanswered within 2 hours: the task fails and the champion stays (re-run `approve` to ask again).
     approve = ApprovalOperator(
         task_id="approve",
-        subject="Promote the new flight_delay challenger?",
+        subject=f"Promote the new {CALENDAR.use_case} challenger?",
         body="Gate verdict: {{ ti.xcom_pull(task_ids='evaluate')['reason'] }}",
         response_timeout=timedelta(hours=2),
         execution_timeout=timedelta(minutes=10),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 
 from airloop.intervals import DayInterval
@@ -18,28 +19,35 @@ from airloop.usecase import AttributeFeatures, HistoryFeatures, ObservationFeatu
 TS = "event_timestamp"
 
 
-def key_strings(values: pd.Series) -> pd.Series:
-    """Join-key values as strings, the one form the feature store keys on: integers (also integral floats,
-    as an int column with a null reads) without a decimal point, strings as they are; null stays null."""
-    if pd.api.types.is_bool_dtype(values):
-        values = values.astype("int64")
-    if pd.api.types.is_float_dtype(values):
-        whole = values.dropna()
-        if (whole == whole.round()).all():
-            values = values.astype("Int64")
-    out = values.astype("string").astype(object)
-    return out.where(values.notna(), None)
-
-
 def key_string(value: object) -> str | None:
-    """``key_strings`` for one value (the serving path's request fields)."""
-    if value is None or (isinstance(value, float) and value != value):
+    """A join-key value as the string the feature store keys on: an integer (also an integral float, as an
+    int column with a null reads, and a boolean as 0/1) without a decimal point, anything else as ``str``;
+    a null (None, NaN, NA, NaT) is None. The serving path calls it per request value."""
+    if (
+        value is None
+        or value is pd.NA
+        or value is pd.NaT
+        or (isinstance(value, float | np.floating) and value != value)
+    ):
         return None
-    if isinstance(value, bool):
+    if isinstance(value, bool | np.bool_):
         return str(int(value))
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    if isinstance(value, np.integer):
         return str(int(value))
     return str(value)
+
+
+def key_strings(values: pd.Series) -> pd.Series:
+    """``key_string`` of every value, as an object Series (null stays None): vectorized for integer and
+    string columns (the common cases), value by value otherwise - one rule, one result, online and offline."""
+    if pd.api.types.is_integer_dtype(values) and not values.isna().any():
+        return values.astype("int64").astype(str).astype(object)
+    if pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):
+        if all(isinstance(v, str) for v in values.dropna()):
+            return values.astype(object).where(values.notna(), None)
+    return values.map(key_string, na_action="ignore").astype(object).where(values.notna(), None)
 
 
 def entity_keys(frame: pd.DataFrame, use_case: UseCase, entity: str) -> pd.Series:
@@ -106,7 +114,11 @@ def history_snapshot(
     """
     key = use_case.entity_key(spec.entity)
     longest = max(spec.windows_days)
-    recent = events[(events["known"] < as_of) & (events["known"] >= as_of - pd.Timedelta(days=longest))]
+    recent = events[
+        (events["known"] < as_of)
+        & (events["known"] >= as_of - pd.Timedelta(days=longest))
+        & events["key"].notna()
+    ]
     out = pd.DataFrame({key: pd.Series(sorted(recent["key"].unique()), dtype="object")})
     for w in spec.windows_days:
         window = recent[recent["known"] >= as_of - pd.Timedelta(days=w)]

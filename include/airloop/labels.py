@@ -22,18 +22,37 @@ def label_status(frame: pd.DataFrame, label: Label) -> pd.Series:
     elif label.rule == "below":
         positive = value < label.threshold
     elif label.rule == "true":
-        positive = value.astype("boolean").fillna(False).astype(bool) if value.dtype == object else value == 1
+        positive = _truth(value)
     else:
         positive = value.astype("string").isin(label.categories or [])
     status = pd.Series(label.negative_status, index=frame.index, dtype="object")
     status[positive.fillna(False).astype(bool)] = label.positive_status
-    status[value.isna()] = UNKNOWN
+    status[value.isna() | positive.isna()] = UNKNOWN
     decided = pd.Series(False, index=frame.index)
     for rule in label.when_null:
         hit = frame[rule.column].isna() & ~decided
         status[hit] = rule.status
         decided |= hit
     return status
+
+
+TRUE = {"true", "t", "yes", "y", "1"}
+FALSE = {"false", "f", "no", "n", "0"}
+
+
+def _truth(values: pd.Series) -> pd.Series:
+    """A boolean outcome as True/False/NA: booleans as they are, numbers 1/0, text true/false/yes/no/1/0
+    (any case); anything else is NA (an unknown outcome, not a negative)."""
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype("boolean")
+    if pd.api.types.is_numeric_dtype(values):
+        return values.map(lambda v: pd.NA if pd.isna(v) else v == 1 if v in (0, 1) else pd.NA).astype(
+            "boolean"
+        )
+    text = values.astype("string").str.strip().str.lower()
+    return text.map(
+        lambda v: True if v in TRUE else False if v in FALSE else pd.NA, na_action="ignore"
+    ).astype("boolean")
 
 
 def make_label(frame: pd.DataFrame, label: Label) -> pd.DataFrame:

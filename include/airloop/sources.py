@@ -8,8 +8,9 @@
 - ``FolderSource`` reads a folder of Parquet/CSV files you bring: ``<root>/<source>.parquet|csv``,
   ``<root>/<source>/*.parquet|csv`` or day partitions ``<root>/<source>/ds=YYYY-MM-DD/*``.
 
-Both return records exactly as the source holds them (strings stay strings); parsing and checking happen
-in validation, so the raw zone keeps the source's own truth.
+Both return records as the source holds them (Parquet as typed; CSV read with the declared column types,
+timestamps still as text); parsing timestamps and checking happen in validation, so the raw zone keeps
+the source's own truth.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ class DataSource(abc.ABC):
         """Rows of ``source`` in ``interval`` (events) or its current snapshot (dimensions)."""
 
 
-_OFFSET = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+_OFFSET = r"[T ]\d{2}(?::?\d{2}){0,2}(?:\.\d+)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+"""A time of day followed by an offset (``...T06:00:00Z``, ``... 10:00+10:00``); a bare date has none."""
 
 
 def parse_timestamps(values: pd.Series, naive_timezone: str | None = None) -> pd.Series:
@@ -115,6 +117,11 @@ def _load_indexed(path: Path, declaration: str) -> tuple[pd.DataFrame, pd.Series
         return table, None
     column = source.column(source.event_timestamp)
     stamps = parse_timestamps(table[column.name], column.timezone)
+    if unparsed := int(stamps.isna().sum()):  # recorded data: such rows belong to no day
+        logger.warning(
+            "%s: %d rows with no readable %s are left out of the replay", path.name, unparsed, column.name
+        )
+        table, stamps = table[stamps.notna().to_numpy()], stamps[stamps.notna()]
     order = stamps.argsort(kind="stable")
     table = table.iloc[order].reset_index(drop=True)
     return table, stamps.iloc[order].reset_index(drop=True)
@@ -157,6 +164,7 @@ class FolderSource(DataSource):
         return frame.reset_index(drop=True)
 
 
+NUMERIC_NA = ["NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
 CSV_TYPES = {"int64": "Int64", "float64": "float64", "string": "string", "timestamp": "string"}
 
 
@@ -167,16 +175,21 @@ def _read_table(source: Source, path: Path) -> pd.DataFrame:
     occurs twice is refused: the reader would silently rename one copy."""
     try:
         if path.suffix == ".csv":
-            with open(path, newline="", encoding="utf-8") as handle:
+            with open(path, newline="", encoding="utf-8-sig") as handle:
                 header = next(csv.reader(handle), [])
             if duplicated := sorted({h for h in header if header.count(h) > 1}):
                 raise ValueError(f"duplicate column header(s) {duplicated}")
             declared = {c.name: CSV_TYPES[c.dtype] for c in source.columns}
+            # An empty field is null everywhere; the usual spellings of a missing number (NA, NaN, null)
+            # only in numeric and timestamp columns: in a string column "NA" may be a real code.
+            kinds = {c.name: c.dtype for c in source.columns}
+            missing = {h: ["", *(NUMERIC_NA if kinds.get(h) not in (None, "string") else [])] for h in header}
             frame = pd.read_csv(
                 path,
                 dtype={h: declared.get(h, "string") for h in header},
+                encoding="utf-8-sig",
                 keep_default_na=False,
-                na_values=[""],
+                na_values=missing,
             )
             for column in source.columns:  # back to the platform's plain dtypes (nullable ints stay exact)
                 if column.name in frame.columns and column.dtype in ("string", "timestamp"):

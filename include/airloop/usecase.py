@@ -393,6 +393,14 @@ class UseCase(BaseModel):
                 raise ValueError(f"{field}: {late} are not known before the event (known_before_event)")
         if self.label.source != self.primary_source:
             raise ValueError(f"label.source must be the primary source {self.primary_source!r}")
+        carried = [*self.source(self.primary_source).key]
+        if self.features is not None:
+            carried += [self.features.event_time_column, self.features.event_time_minutes_column or ""]
+        if late := [c for c in carried if c and c not in self.known_before_event]:
+            raise ValueError(
+                f"the key and event time {late} must be known before the event (known_before_event): "
+                "requests carry them and live feedback joins outcomes by them"
+            )
         request = set(self.features.request_fields) if self.features else set()
         for entity, key_columns in self.entities.items():
             if unknown := [c for c in key_columns if self._dtype(c) is None]:

@@ -96,8 +96,8 @@ def conform(frame: pd.DataFrame, source: Source) -> pd.DataFrame:
     out = pd.DataFrame(index=frame.index)
     for column in source.columns:
         values = frame[column.name]
-        if column.dtype == "int64":
-            out[column.name] = values.astype("int64")
+        if column.dtype == "int64":  # (nullable when the column may hold nulls: a CSV's empty fields)
+            out[column.name] = values.astype("Int64" if values.isna().any() else "int64")
         elif column.dtype == "float64":
             out[column.name] = values.astype("float64")
         elif column.dtype == "string":

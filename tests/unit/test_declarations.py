@@ -159,3 +159,44 @@ def test_history_on_a_measure_counts_an_outcome_only_once_it_is_known():
     assert snapshot["half_hour_high_share_7d"].tolist() == [1.0] and snapshot[
         "half_hour_mean_gw_7d"
     ].tolist() == [5.5]
+
+
+def test_a_bare_date_has_no_offset():
+    assert (
+        str(parse_timestamps(pd.Series(["2014-07-01"]), "Australia/Brisbane")[0])
+        == "2014-06-30 14:00:00+00:00"
+    )
+
+
+def test_csv_missing_numbers_and_codes_that_look_missing(tmp_path):
+    (tmp_path / "s.csv").write_text(
+        "\ufeffts,code,count,level\n2014-06-01 10:00:00,NA,NA,NaN\n"
+    )  # (with a BOM)
+    frame = FolderSource(tmp_path).extract(
+        _source(code="string", count="int64", level="float64"), DayInterval(date(2014, 6, 1), "Europe/Paris")
+    )
+    assert frame["code"].tolist() == ["NA"]  # a string code (e.g. North America), not a null
+    assert pd.isna(frame["count"][0]) and pd.isna(frame["level"][0])
+
+
+@pytest.mark.parametrize(
+    "values", [pd.Series([17.0, 17.5, None]), pd.Series([True, 3, "x", None], dtype=object)]
+)
+def test_one_key_rule_online_and_offline(values):
+    assert key_strings(values).tolist() == [key_string(v) for v in values.tolist()]
+
+
+def test_a_boolean_outcome_written_as_text():
+    label = Label(name="y", source="s", definition="", column="v", rule="true")
+    out = make_label(pd.DataFrame({"v": ["True", "no", "1", "maybe", None]}), label)
+    assert out["y"].tolist() == [1, 0, 1]  # "maybe" and the null are unknown outcomes, left out
+
+
+def test_a_request_time_a_dst_change_skips_is_refused():
+    from datetime import datetime
+
+    from airloop.serving.contract import _as_utc
+
+    with pytest.raises(ValueError, match="does not exist or is ambiguous"):
+        _as_utc("America/New_York")(datetime(2013, 3, 10, 2, 30))
+    assert str(_as_utc("America/New_York")(datetime(2013, 7, 1, 12))) == "2013-07-01 16:00:00+00:00"

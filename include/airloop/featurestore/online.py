@@ -168,18 +168,18 @@ class OnlineLookup:
         )
 
     def keys(self, columns: dict[str, Any]) -> dict[str, list[str]]:
-        """Join-key values per entity (``features.entity_keys`` on lists; a missing key ->
-        ``MISSING_KEY``)."""
+        """Join-key values per entity (``features.entity_keys`` on lists; a key with any part missing ->
+        ``MISSING_KEY``, as the reference path makes of the offline null)."""
         out = {}
         for entity in self.entities:
             parts = self.use_case.entities[entity]
             if len(parts) == 1:
                 values = [MISSING_KEY if (k := key_string(v)) is None else k for v in columns[parts[0]]]
             else:
-                values = [
-                    "-".join(MISSING_KEY if (k := key_string(v)) is None else k for v in row)
-                    for row in zip(*(columns[p] for p in parts), strict=True)
+                joined = [
+                    [key_string(v) for v in row] for row in zip(*(columns[p] for p in parts), strict=True)
                 ]
+                values = [MISSING_KEY if None in row else "-".join(row) for row in joined]  # type: ignore[arg-type]
             out[self.use_case.entity_key(entity)] = values
         return out
 

@@ -49,7 +49,16 @@ def _as_utc(naive_timezone: str | None) -> Any:
     zone = ZoneInfo(naive_timezone or "UTC")
 
     def convert(value: datetime) -> datetime:
-        return (value if value.tzinfo else value.replace(tzinfo=zone)).astimezone(UTC)
+        if value.tzinfo is None:
+            # A local time a DST change skips or repeats is refused, as ingestion refuses it.
+            aware = value.replace(tzinfo=zone)
+            if (
+                aware != aware.astimezone(UTC).astimezone(zone)
+                or aware.utcoffset() != value.replace(tzinfo=zone, fold=1).utcoffset()
+            ):
+                raise ValueError(f"{value} does not exist or is ambiguous in {zone.key} (a DST change)")
+            value = aware
+        return value.astimezone(UTC)
 
     return convert
 
