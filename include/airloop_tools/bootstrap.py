@@ -57,8 +57,21 @@ def ensure_state(airflow_home: Path, admin_password: str | None = None) -> dict[
     return values
 
 
+def private_state_root(root: Path) -> Path:
+    """The local state folder (lake, SQLite databases of Airflow and MLflow, Feast, secrets) owner-only:
+    created 0700, or narrowed to 0700 when it exists - whatever mode the files inside get, no other user
+    can open them."""
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if root.stat().st_mode & 0o777 != 0o700:
+        root.chmod(0o700)
+    return root
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    private_state_root(
+        Path(os.environ.get("AIRLOOP_HOME") or Path(__file__).resolve().parents[2] / ".airloop")
+    )
     home = Path(os.environ.get("AIRFLOW_HOME", Path.cwd() / ".airloop" / "airflow"))
     ensure_state(home)
     logger.info("state ready in %s (admin password: %s)", home, home / "simple_auth_manager_passwords.json")

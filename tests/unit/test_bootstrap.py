@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from airloop_tools.bootstrap import SECRET_VARS, ensure_state
+from airloop_tools.bootstrap import SECRET_VARS, ensure_state, private_state_root
 
 
 def test_secrets_are_owner_only_from_creation_and_kept(tmp_path, monkeypatch):
@@ -31,3 +31,11 @@ def test_secrets_are_owner_only_from_creation_and_kept(tmp_path, monkeypatch):
         "admin": "chosen-by-the-operator"
     }
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_the_state_folder_is_owner_only_new_or_existing(tmp_path):
+    assert private_state_root(tmp_path / "new" / ".airloop").stat().st_mode & 0o777 == 0o700
+    existing = tmp_path / "existing"
+    existing.mkdir(mode=0o755)
+    existing.chmod(0o755)
+    assert private_state_root(existing).stat().st_mode & 0o777 == 0o700
