@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,14 @@ def dag_named(dag_id: str):
     bag = DagBag(dag_folder=str(ROOT / "dags" / f"{dag_id}.py"))
     assert not bag.import_errors, bag.import_errors
     return bag.dags[dag_id]
+
+
+def wait_for(condition, what: str, seconds: float = 30, poll: float = 0.05) -> None:
+    """Wait until ``condition()`` holds, failing with ``what`` after ``seconds`` (tests wait on state)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
+        time.sleep(poll)
 
 
 def free_port() -> int:

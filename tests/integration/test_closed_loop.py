@@ -7,13 +7,12 @@ phase); they share the service process of the module fixture."""
 from __future__ import annotations
 
 import json
-import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import dag_named, free_port
+from conftest import dag_named, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,13 +58,6 @@ def january_champion(tmp_path_factory, airflow_db):
             "2013-01-15T00:00:00-05:00",
         )
     return home
-
-
-def wait_for(condition, what: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port
+from conftest import free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -351,12 +351,6 @@ def test_hot_swap_without_failed_requests_and_live_log(server):
         while not stop.is_set():
             r = predict(client, [ROW, {**ROW, "flight": 7}])
             results.append((r.status_code, r.json().get("model_version") if r.status_code == 200 else r.text))
-
-    def wait_for(condition, what: str, seconds: float = 30) -> None:
-        deadline = time.monotonic() + seconds
-        while not condition():
-            assert time.monotonic() < deadline, f"not within {seconds} s: {what}"
-            time.sleep(0.05)
 
     sender = threading.Thread(target=traffic)
     sender.start()
