@@ -29,12 +29,13 @@ endif
 DEMO_ARGS := $(if $(DEMO_FIRST),--first-day $(DEMO_FIRST)) $(if $(DEMO_LAST),--last-day $(DEMO_LAST)) \
 	$(if $(DEMO_LIVE_DAYS),--live-days $(DEMO_LIVE_DAYS)) $(if $(DEMO_AFTER_DAYS),--after-days $(DEMO_AFTER_DAYS))
 
-.PHONY: help setup demo test lint bench airflow serve mlflow bento clean feast-plan feast-apply \
+.PHONY: help setup demo test lint lock lock-check bench airflow serve mlflow bento clean feast-plan feast-apply \
 	images images-clean compose-test compose-up compose-down bench-containers
 
 help:
 	@echo "make setup    create .venv, install pinned requirements, generate secrets, migrate the Airflow DB"
 	@echo "make lint     ruff check + ruff format --check + mypy on the typed core (run by .ci/run)"
+	@echo "make lock     regenerate requirements.txt (the lock) from pyproject.toml; make lock-check diffs them"
 	@echo "make demo     the whole loop (flights: ingest 2013-01..06, train, serve July, drift -> retrain, batch);"
 	@echo "              make demo USE_CASE=grid_peak runs the second use case"
 	@echo "make test     run the test suite (real Airflow, GX; PostgreSQL/Redis tests use the local services)"
@@ -72,7 +73,7 @@ demo: setup
 test: setup
 	$(PY) -m pytest -q -p no:cacheprovider --ignore=tests/compose $(PYTEST_ARGS)
 
-# Dev tools (ruff) live in requirements-dev.txt, outside the lock the images install; mypy is in the lock.
+# Dev tools (ruff, uv) live in requirements-dev.txt, outside the lock the images install; mypy is in the lock.
 DEV_INSTALLED := $(VENV)/.dev-installed-$(shell cat requirements-dev.txt 2>/dev/null | sha1sum | cut -c1-12)
 $(DEV_INSTALLED): $(INSTALLED)
 	$(PY) -m pip install -q -r requirements-dev.txt
@@ -83,6 +84,20 @@ lint: $(DEV_INSTALLED)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy
+
+# The lock: requirements.txt generated from pyproject.toml's ranges (+ the dev extra) for the one platform the
+# images and CI run on. uv keeps the pins already in requirements.txt unless a range excludes them, so a
+# re-run after a pyproject change moves only what it must. lock-check regenerates into a copy and diffs.
+LOCK_ARGS := pyproject.toml --extra dev --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	--no-strip-markers --no-annotate --find-links /opt/wheels --custom-compile-command "make lock" --quiet
+lock: $(DEV_INSTALLED)
+	$(VENV)/bin/uv pip compile $(LOCK_ARGS) -o requirements.txt
+
+lock-check: $(DEV_INSTALLED)
+	@tmp=$$(mktemp -d) && cp requirements.txt $$tmp/requirements.txt \
+	  && $(VENV)/bin/uv pip compile $(LOCK_ARGS) -o $$tmp/requirements.txt \
+	  && diff -u requirements.txt $$tmp/requirements.txt \
+	  || { echo "requirements.txt is not the lock of pyproject.toml: run make lock" >&2; exit 1; }
 
 bench: setup
 	$(PY) bench/run_all.py

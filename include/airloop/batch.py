@@ -52,14 +52,12 @@ def score_day(
     as_of: datetime,
     chunk_rows: int = 5000,
 ) -> dict[str, Any]:
-    import mlflow
 
     from airloop.featurestore import open_store
     from airloop.model.pyfunc import RegisteredModel
-    from airloop.registry import CHAMPION, ModelRegistry
+    from airloop.registry import CHAMPION, open_registry
 
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    version = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name).version_of(CHAMPION)
+    version = open_registry(settings, use_case).version_of(CHAMPION)
     if version is None:
         raise LookupError(f"no champion of {use_case.model_name} to score with")
     model = RegisteredModel(f"models:/{use_case.model_name}/{version}", version)

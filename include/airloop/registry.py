@@ -10,7 +10,11 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airloop.settings import Settings
+    from airloop.usecase import UseCase
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +30,20 @@ class AliasMove:
     who: str
     why: str
     at: str
+
+
+def open_registry(settings: Settings, use_case: UseCase) -> ModelRegistry:
+    """The use case's registered model in the configured tracking store: the one place the process's MLflow
+    tracking URI is set (MLflow's fluent calls — ``log_model``, ``load_model``, ``download_artifacts`` — read
+    that process-wide URI, so each entry point that may run in a fresh process or container opens MLflow
+    through here, usually via ``airloop.resources.Resources.registry``)."""
+    import mlflow
+
+    uri = settings.mlflow_tracking_uri
+    if uri is None:
+        raise ValueError("no MLflow tracking store configured: set AIRLOOP_MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    return ModelRegistry(uri, use_case.model_name)
 
 
 class ModelRegistry:

@@ -1,9 +1,9 @@
 """The composition root: the typed resources one settings object and its use case stand for.
 
 DAG task bodies, the CLI, the service and the demo get the lake, the source adapter, the feature store,
-the model registry and the live-traffic store from here, so local vs production is decided in one place
-(``Settings.env`` and the settings it makes required). Heavy clients (Feast, MLflow) are built on first
-use only.
+the model registry (and with it MLflow's tracking store) and the live-traffic store from here, so local vs
+production is decided in one place (``Settings.env`` and the settings it makes required). Heavy clients
+(Feast, MLflow) are built on first use only.
 """
 
 from __future__ import annotations
@@ -58,10 +58,9 @@ class Resources:
 
     @cached_property
     def registry(self) -> ModelRegistry:
-        from airloop.registry import ModelRegistry
+        from airloop.registry import open_registry
 
-        assert self.settings.mlflow_tracking_uri is not None  # set by the settings validator
-        return ModelRegistry(self.settings.mlflow_tracking_uri, self.use_case.model_name)
+        return open_registry(self.settings, self.use_case)
 
     @cached_property
     def live_store(self) -> LiveStore:

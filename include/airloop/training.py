@@ -90,12 +90,14 @@ def build_datasets(
     }
 
 
-def mlflow_experiment(settings: Settings, name: str) -> str:
-    """Point MLflow at the configured store; return the id of experiment ``name``, created if needed with
+def mlflow_experiment(settings: Settings, use_case: UseCase, name: str) -> str:
+    """Open the use case's tracking store; return the id of experiment ``name``, created if needed with
     its artifacts under the state folder when local (else the tracking server's default artifact root)."""
     import mlflow
 
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    from airloop.registry import open_registry
+
+    open_registry(settings, use_case)
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
@@ -136,7 +138,7 @@ def train_and_register(
     from airloop.model.profile import reference_profile
     from airloop.model.pyfunc import TabularModel, save_artifacts
     from airloop.model.train import time_split, train
-    from airloop.registry import CHALLENGER, ModelRegistry
+    from airloop.registry import CHALLENGER, open_registry
 
     spec = use_case.model
     assert spec is not None and use_case.features is not None
@@ -151,7 +153,7 @@ def train_and_register(
     torch_metrics = scores(y, p)
     baseline = Baseline(model.pre, seed=int(hp.get("seed", 13))).fit(fit, label)
     base_metrics = scores(y, baseline.predict_proba(holdout))
-    experiment = mlflow_experiment(settings, f"airloop-{use_case.name}")
+    experiment = mlflow_experiment(settings, use_case, f"airloop-{use_case.name}")
     tags = {
         "airloop.use_case": use_case.name,
         "airloop.window": json.dumps(window.as_dict()),
@@ -199,7 +201,7 @@ def train_and_register(
                 pip_requirements=_requirements(),
             )
         run_id = run.info.run_id
-    registry = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name)
+    registry = open_registry(settings, use_case)
     version = registry.register(
         info.model_uri,
         run_id,
@@ -267,18 +269,16 @@ def evaluate_and_decide(
     settings: Settings, use_case: UseCase, lake: Lake, window: TrainingWindow, version: str
 ) -> dict[str, Any]:
     """Score challenger and champion on the SAME holdout, run the behaviour tests, decide."""
-    import mlflow
 
     from airloop.model.behaviour import run_all
     from airloop.model.gate import decide
     from airloop.model.metrics import bootstrap_auc_difference, scores
     from airloop.model.pyfunc import RegisteredModel
-    from airloop.registry import CHAMPION, ModelRegistry
+    from airloop.registry import CHAMPION, open_registry
 
     spec = use_case.model
     assert spec is not None
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    registry = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name)
+    registry = open_registry(settings, use_case)
     holdout = lake.read_dataset("training", f"{window.key}/holdout")
     y = holdout[use_case.label.name].to_numpy()
     predict = RegisteredModel(f"models:/{use_case.model_name}/{version}", version).probability
@@ -323,9 +323,9 @@ def promote(
     settings: Settings, use_case: UseCase, verdict: dict[str, Any], who: str, at: str
 ) -> dict[str, Any]:
     """Move ``champion`` to the challenger when the gate said so; otherwise record why it stays."""
-    from airloop.registry import CHAMPION, ModelRegistry
+    from airloop.registry import CHAMPION, open_registry
 
-    registry = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name)
+    registry = open_registry(settings, use_case)
     if not verdict["promote"]:
         registry.client.set_model_version_tag(
             use_case.model_name,

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 from stack import docker, env_file, read_env
 
 pytestmark = pytest.mark.compose
@@ -61,16 +62,17 @@ def test_runtime_image_holds_exactly_the_pins_cpu_torch_and_the_project(images):
         images["runtime"],
         "-c",
         "import importlib.metadata as m, torch, airloop.settings, json;"
-        "print(json.dumps({'pins': {d.metadata['Name'].lower().replace('_', '-'): d.version "
+        "print(json.dumps({'pins': {d.metadata['Name']: d.version "
         "for d in m.distributions()}, 'cuda': torch.version.cuda, 'torch': torch.__version__}))",
     ).stdout
     found = json.loads(out.strip().splitlines()[-1])
+    found["pins"] = {canonicalize_name(name): version for name, version in found["pins"].items()}
     assert found["cuda"] is None and found["torch"].startswith("2.13.0")
     wanted = {}
     for line in (ROOT / "requirements.txt").read_text().splitlines():
         if "==" in line and not line.startswith("#"):
             name, version = line.split(";")[0].strip().split("==")
-            wanted[name.lower().replace("_", "-")] = version
+            wanted[canonicalize_name(name)] = version
     # async-timeout's marker (python_full_version < "3.11.3") holds for the image's Debian Python 3.11.2
     mismatched = {
         n: (v, found["pins"].get(n))

@@ -181,15 +181,13 @@ def champion_reference(settings: Settings, use_case: UseCase) -> tuple[str, dict
     """(version, reference profile, holdout ROC AUC, run id) of the current champion."""
     import mlflow
 
-    from airloop.registry import CHAMPION, ModelRegistry
+    from airloop.registry import CHAMPION, open_registry
 
-    assert settings.mlflow_tracking_uri is not None  # set by the settings validator
-    registry = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name)
+    registry = open_registry(settings, use_case)
     version = registry.version_of(CHAMPION)
     if version is None:
         raise LookupError(f"no champion of {use_case.model_name}: nothing to compare live traffic with")
     mv = registry.version(version)
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="reference_profile.json")
     auc = mv.tags.get("airloop.holdout_roc_auc")
     return version, json.loads(Path(path).read_text()), float(auc) if auc else None, mv.run_id
@@ -298,7 +296,7 @@ def log_monitoring_run(settings: Settings, use_case: UseCase, summary: dict[str,
 
     from airloop.training import mlflow_experiment
 
-    experiment_id = mlflow_experiment(settings, f"{use_case.model_name}-monitoring")
+    experiment_id = mlflow_experiment(settings, use_case, f"{use_case.model_name}-monitoring")
     client = mlflow.MlflowClient()
     decision = summary["decision"]
     tags = {

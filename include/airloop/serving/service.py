@@ -208,7 +208,6 @@ JSON = ContentType("application/json")  # a declared media type: BentoML otherwi
 )
 class PredictionService:
     def __init__(self) -> None:
-        import mlflow
         import torch
 
         from airloop.livelog import LiveLog
@@ -216,8 +215,7 @@ class PredictionService:
         # One intra-op thread: a request's network pass is a few small matrix products, and OpenMP
         # threads waiting for a busy second core made a one-row pass take ~25 ms instead of ~0.3 ms.
         torch.set_num_threads(1)
-        mlflow.set_tracking_uri(SETTINGS.mlflow_tracking_uri)
-        self.registry = RESOURCES.registry
+        self.registry = RESOURCES.registry  # also points this process's MLflow at the tracking store
         self.store = RESOURCES.feature_store()
         # A fresh deployment has no feature definitions (materialize_features applies them) and no champion
         # (train_model promotes one) yet: the service starts anyway, /readyz and /predict answer 503 until
