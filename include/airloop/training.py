@@ -137,7 +137,7 @@ def train_and_register(
     from airloop.model.metrics import calibration, scores, slice_metrics
     from airloop.model.profile import reference_profile
     from airloop.model.pyfunc import TabularModel, save_artifacts
-    from airloop.model.train import time_split, train
+    from airloop.model.train import fit_recipe, time_split
     from airloop.registry import CHALLENGER, open_registry
 
     spec = use_case.model
@@ -145,13 +145,24 @@ def train_and_register(
     label = use_case.label.name
     train_all = lake.read_dataset("training", f"{window.key}/train")
     holdout = lake.read_dataset("training", f"{window.key}/holdout")
-    fit, valid = time_split(train_all, TIME, spec.validation_fraction)
     hp = {**spec.hyperparameters, **hyperparameters}
-    model = train(fit, valid, label, spec.categorical, spec.numeric, spec.monotone_increasing, hp)
+    model = fit_recipe(
+        train_all,
+        TIME,
+        label,
+        spec.categorical,
+        spec.numeric,
+        spec.monotone_increasing,
+        hp,
+        spec.validation_fraction,
+        spec.refit,
+    )
     y = holdout[label].to_numpy()
     p = model.predict_proba(holdout)
     torch_metrics = scores(y, p)
-    baseline = Baseline(model.pre, seed=int(hp.get("seed", 13))).fit(fit, label)
+    # The baseline on the rows the network's weights saw (all of them when refit), same preprocessing.
+    fit_rows = train_all if spec.refit else time_split(train_all, TIME, spec.validation_fraction)[0]
+    baseline = Baseline(model.pre, seed=int(hp.get("seed", 13))).fit(fit_rows, label)
     base_metrics = scores(y, baseline.predict_proba(holdout))
     experiment = mlflow_experiment(settings, use_case, f"airloop-{use_case.name}")
     tags = {
@@ -172,7 +183,18 @@ def train_and_register(
         mlflow.set_tags(
             {**tags, "airloop.model_kind": "torch-tabular", "airloop.baseline_run_id": baseline_run}
         )
-        mlflow.log_params({**hp, **window.as_dict(), "device": model.device, "threshold": model.threshold})
+        mlflow.log_params(
+            {
+                **model.hyperparameters,
+                **window.as_dict(),
+                "device": model.device,
+                "threshold": model.threshold,
+                "refit": spec.refit,
+                "best_epochs": model.best_epochs,
+                "fit_rows": model.rows,
+                "validation_fraction": spec.validation_fraction,
+            }
+        )
         for row in model.history:
             mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
         mlflow.log_metrics({f"holdout_{k}": v for k, v in torch_metrics.items()})
@@ -221,6 +243,8 @@ def train_and_register(
         "baseline_metrics": base_metrics,
         "window": window.as_dict(),
         "train_rows": len(train_all),
+        "fit_rows": model.rows,
+        "best_epochs": model.best_epochs,
         "train_seconds": model.seconds,
         "samples_per_second": model.samples_per_second,
         "device": model.device,

@@ -232,6 +232,11 @@ class ModelSpec(BaseModel):
     train_days: int = 150
     holdout_days: int = 30
     validation_fraction: float = Field(0.15, gt=0, lt=0.5)
+    """The most recent share of the training rows (in event time) that early stopping watches."""
+    refit: bool = True
+    """After early stopping chose the epoch count (and the decision threshold), train again on ALL
+    training rows, validation tail included, for that many epochs; the baseline is fit on all rows too.
+    False registers the early-stopped network, whose data ends ``validation_fraction`` before the holdout."""
     hyperparameters: dict[str, float | int] = {}
     min_auc: float = 0.6
     """A challenger below this holdout ROC AUC is never promoted."""

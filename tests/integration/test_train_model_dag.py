@@ -71,23 +71,27 @@ def test_train_promote_retrain_and_rollback(trained_home, monkeypatch):
 
     # the registered champion predicts exactly what the same training (same seed, same data) gives in memory
     from airloop.lake import Lake
-    from airloop.model.train import time_split, train
+    from airloop.model.train import fit_recipe
 
     lake = Lake(settings.lake)
     window = TrainingWindow.from_dict(json.loads(run.data.tags["airloop.window"]))
     train_all = lake.read_dataset("training", f"{window.key}/train")
     holdout = lake.read_dataset("training", f"{window.key}/holdout")
-    fit, valid = time_split(train_all, "event_timestamp", use_case.model.validation_fraction)
     spec = use_case.model
-    in_memory = train(
-        fit,
-        valid,
+    in_memory = fit_recipe(
+        train_all,
+        "event_timestamp",
         "is_delayed",
         spec.categorical,
         spec.numeric,
         spec.monotone_increasing,
         {**spec.hyperparameters, "epochs": 3},
+        spec.validation_fraction,
+        spec.refit,
     )
+    # refit: the registered network was fit on every training row, validation tail included
+    assert spec.refit and in_memory.rows == len(train_all)
+    assert run.data.params["fit_rows"] == str(len(train_all))
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     served = (
         mlflow.pyfunc.load_model("models:/flight_delay@champion").predict(holdout)["probability"].to_numpy()

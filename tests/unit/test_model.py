@@ -13,7 +13,7 @@ from airloop.model.metrics import bootstrap_auc_difference, scores
 from airloop.model.net import TabularNet
 from airloop.model.preprocess import Preprocessor
 from airloop.model.profile import numeric_profile
-from airloop.model.train import time_split, train
+from airloop.model.train import fit_recipe, time_split, train
 from airloop.usecase import ModelSpec
 from airloop.usecases import load_use_case
 
@@ -84,6 +84,26 @@ def test_same_seed_same_metrics():
     np.testing.assert_array_equal(runs[0].predict_proba(valid), runs[1].predict_proba(valid))
     assert runs[0].history == runs[1].history
     assert scores(valid.y.to_numpy(), runs[0].predict_proba(valid))["roc_auc"] > 0.7
+
+
+def test_refit_trains_on_every_row_for_the_chosen_epochs():
+    """The recipe: early stopping on the newest 20% picks epochs and threshold; the refit then sees all rows
+    (its preprocessing too) for exactly that many epochs and is a different, deterministic network."""
+    frame = synthetic()
+    hp = {"epochs": 6, "seed": 7, "batch_size": 256, "patience": 2}
+    args = ("event_timestamp", "y", ["c"], ["x", "rain"], ["rain"], hp, 0.2)
+    fit, valid = time_split(frame, "event_timestamp", 0.2)
+    early = train(fit, valid, "y", ["c"], ["x", "rain"], ["rain"], hp, device="cpu")
+    refit = fit_recipe(frame, *args, refit=True, device="cpu")
+    assert early.rows == len(fit) and refit.rows == len(frame)
+    assert 1 <= early.best_epochs <= 6 and refit.best_epochs == early.best_epochs
+    assert refit.threshold == early.threshold and refit.history == early.history
+    assert refit.pre.mean["x"] == pytest.approx(frame.x.mean(), rel=1e-6)  # fit on all rows
+    assert not np.allclose(refit.predict_proba(valid), early.predict_proba(valid))
+    again = fit_recipe(frame, *args, refit=True, device="cpu")
+    np.testing.assert_array_equal(again.predict_proba(valid), refit.predict_proba(valid))
+    kept = fit_recipe(frame, *args, refit=False, device="cpu")
+    np.testing.assert_array_equal(kept.predict_proba(valid), early.predict_proba(valid))
 
 
 def test_time_split_is_ordered():

@@ -3,6 +3,10 @@ positive class.
 
 Inputs declared monotone (e.g. precipitation) bypass the MLP and add ``softplus(w) * x`` to the logit:
 their effect on the risk is non-decreasing by construction, whatever the training data.
+
+``Ensemble``: K such networks from different initial weights, trained side by side on the same batches
+(each on its own loss) and averaged in logit space. The mean of monotone logits stays monotone; averaging
+removes most of the seed-to-seed spread of a single network (measured in ``bench/bench_training.py``).
 """
 
 from __future__ import annotations
@@ -33,3 +37,34 @@ class TabularNet(nn.Module):
         parts = [emb(cats[:, i]) for i, emb in enumerate(self.embeddings)] + [dense]
         logit = self.mlp(torch.cat(parts, dim=1)).squeeze(1)
         return logit + (monotone * nn.functional.softplus(self.monotone_weight)).sum(dim=1)
+
+    def member_logits(self, cats: torch.Tensor, dense: torch.Tensor, monotone: torch.Tensor) -> torch.Tensor:
+        """``[n, 1]``: the training loss is taken per member."""
+        return self(cats, dense, monotone).unsqueeze(1)
+
+
+class Ensemble(nn.Module):
+    """K ``TabularNet`` members; the logit is the mean of theirs."""
+
+    def __init__(self, members: list[TabularNet]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def member_logits(self, cats: torch.Tensor, dense: torch.Tensor, monotone: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(cats, dense, monotone) for m in self.members], dim=1)
+
+    def forward(self, cats: torch.Tensor, dense: torch.Tensor, monotone: torch.Tensor) -> torch.Tensor:
+        return self.member_logits(cats, dense, monotone).mean(dim=1)
+
+
+def build_net(
+    cardinalities: list[int],
+    n_dense: int,
+    n_monotone: int,
+    hidden: int = 128,
+    dropout: float = 0.1,
+    members: int = 1,
+) -> TabularNet | Ensemble:
+    """One network (``members`` 1: the state dict of versions logged before ensembles) or an ensemble."""
+    nets = [TabularNet(cardinalities, n_dense, n_monotone, hidden, dropout) for _ in range(members)]
+    return nets[0] if members == 1 else Ensemble(nets)

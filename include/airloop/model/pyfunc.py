@@ -20,18 +20,19 @@ class TabularModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         import torch
 
-        from airloop.model.net import TabularNet
+        from airloop.model.net import build_net
         from airloop.model.preprocess import Preprocessor
 
         meta = json.loads(Path(context.artifacts["meta"]).read_text())
         self.pre = Preprocessor.from_json(Path(context.artifacts["preprocessor"]).read_text())
         self.threshold = float(meta["threshold"])
-        self.net = TabularNet(
+        self.net = build_net(
             self.pre.cardinalities(),
             len(self.pre.dense),
             len(self.pre.monotone),
             int(meta["hidden"]),
             float(meta["dropout"]),
+            int(meta.get("members", 1)),  # versions logged before ensembles: one network
         )
         self.net.load_state_dict(
             torch.load(context.artifacts["weights"], map_location="cpu", weights_only=True)
@@ -61,6 +62,7 @@ def save_artifacts(model, folder: Path) -> dict[str, str]:
         "threshold": model.threshold,
         "hidden": int(model.hyperparameters["hidden"]),
         "dropout": float(model.hyperparameters["dropout"]),
+        "members": int(model.hyperparameters.get("members", 1)),
     }
     (folder / "meta.json").write_text(json.dumps(meta))
     return {

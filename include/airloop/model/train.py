@@ -1,4 +1,5 @@
-"""Train the tabular network: time-ordered validation split, early stopping, deterministic for a seed."""
+"""Train the tabular network: time-ordered validation split, early stopping, then a refit on all rows;
+deterministic for a seed."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pandas as pd
 import torch
 
 from airloop.model.metrics import best_f1_threshold, scores
-from airloop.model.net import TabularNet
+from airloop.model.net import Ensemble, TabularNet, build_net
 from airloop.model.preprocess import Preprocessor
 
 logger = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ DEFAULTS = {
     "weight_decay": 1e-5,
     "patience": 3,
     "seed": 13,
+    "members": 1,
 }
 
 
@@ -32,7 +34,7 @@ DEFAULTS = {
 class TrainedModel:
     """A fitted network with its preprocessing and label threshold; scores DataFrames."""
 
-    net: TabularNet
+    net: TabularNet | Ensemble
     pre: Preprocessor
     threshold: float
     hyperparameters: dict
@@ -40,6 +42,10 @@ class TrainedModel:
     device: str = "cpu"
     seconds: float = 0.0
     samples_per_second: float = 0.0
+    best_epochs: int = 0
+    """Epochs of the state kept: the best validation log loss (early stopping), or all when refit."""
+    rows: int = 0
+    """Rows the network's weights and preprocessing were fit on."""
 
     def predict_proba(self, frame: pd.DataFrame, batch: int = 65536) -> np.ndarray:
         self.net.eval()
@@ -71,7 +77,7 @@ def seed_everything(seed: int) -> None:
 
 def train(
     train_frame: pd.DataFrame,
-    valid_frame: pd.DataFrame,
+    valid_frame: pd.DataFrame | None,
     label: str,
     categorical: list[str],
     numeric: list[str],
@@ -79,25 +85,33 @@ def train(
     hyperparameters: dict | None = None,
     device: str | None = None,
 ) -> TrainedModel:
-    """Fit preprocessing on ``train_frame``, then the network with early stopping on validation log loss."""
+    """Fit preprocessing on ``train_frame``, then the network with early stopping on validation log loss
+    (``valid_frame`` None: exactly ``epochs`` epochs, the last state kept, threshold 0.5)."""
     hp = {**DEFAULTS, **(hyperparameters or {})}
     seed_everything(int(hp["seed"]))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     pre = Preprocessor(categorical, numeric, monotone).fit(train_frame)
-    net = TabularNet(
-        pre.cardinalities(), len(pre.dense), len(pre.monotone), int(hp["hidden"]), float(hp["dropout"])
+    net = build_net(
+        pre.cardinalities(),
+        len(pre.dense),
+        len(pre.monotone),
+        int(hp["hidden"]),
+        float(hp["dropout"]),
+        int(hp["members"]),
     )
     net.to(device)
     tensors = [torch.from_numpy(a).to(device) for a in pre.transform(train_frame)]
     y = torch.from_numpy(train_frame[label].to_numpy(dtype=np.float32)).to(device)
-    v_tensors = [torch.from_numpy(a).to(device) for a in pre.transform(valid_frame)]
-    v_y = valid_frame[label].to_numpy(dtype=np.float32)
+    validating = valid_frame is not None
+    if validating:
+        v_tensors = [torch.from_numpy(a).to(device) for a in pre.transform(valid_frame)]
+        v_y = valid_frame[label].to_numpy(dtype=np.float32)
     optimizer = torch.optim.AdamW(
         net.parameters(), lr=float(hp["learning_rate"]), weight_decay=float(hp["weight_decay"])
     )
     loss_fn = torch.nn.BCEWithLogitsLoss()
     generator = torch.Generator(device="cpu").manual_seed(int(hp["seed"]))
-    best, best_state, waited, history = float("inf"), None, 0, []
+    best, best_state, best_epochs, waited, history = float("inf"), None, 0, 0, []
     started = time.perf_counter()
     seen = 0
     for epoch in range(int(hp["epochs"])):
@@ -107,11 +121,16 @@ def train(
         for i in range(0, len(order), int(hp["batch_size"])):
             idx = order[i : i + int(hp["batch_size"])]
             optimizer.zero_grad()
-            loss = loss_fn(net(*(t[idx] for t in tensors)), y[idx])
+            logits = net.member_logits(*(t[idx] for t in tensors))  # each member on its own loss
+            loss = loss_fn(logits, y[idx].unsqueeze(1).expand_as(logits))
             loss.backward()
             optimizer.step()
             total += loss.item() * len(idx)
             seen += len(idx)
+        if not validating:
+            history.append({"epoch": epoch, "train_log_loss": total / len(y)})
+            best_epochs = epoch + 1
+            continue
         net.eval()
         with torch.no_grad():
             v_p = torch.sigmoid(net(*v_tensors)).cpu().numpy()
@@ -132,7 +151,7 @@ def train(
             valid["roc_auc"],
         )
         if valid["log_loss"] < best - 1e-5:
-            best, waited = valid["log_loss"], 0
+            best, waited, best_epochs = valid["log_loss"], 0, epoch + 1
             best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
         else:
             waited += 1
@@ -142,6 +161,49 @@ def train(
     net.to("cpu")
     if best_state is not None:
         net.load_state_dict(best_state)
-    model = TrainedModel(net, pre, 0.5, hp, history, device, seconds, seen / seconds if seconds else 0.0)
-    model.threshold = best_f1_threshold(v_y, model.predict_proba(valid_frame))
+    model = TrainedModel(
+        net, pre, 0.5, hp, history, device, seconds, seen / seconds if seconds else 0.0, best_epochs, len(y)
+    )
+    if validating:
+        model.threshold = best_f1_threshold(v_y, model.predict_proba(valid_frame))
     return model
+
+
+def fit_recipe(
+    frame: pd.DataFrame,
+    time_column: str,
+    label: str,
+    categorical: list[str],
+    numeric: list[str],
+    monotone: list[str],
+    hyperparameters: dict | None = None,
+    validation_fraction: float = 0.15,
+    refit: bool = True,
+    device: str | None = None,
+) -> TrainedModel:
+    """The training recipe: early stopping on the time-ordered last ``validation_fraction`` of ``frame``
+    chooses the epoch count and the decision threshold; with ``refit`` a network is then trained again from
+    the same seed on ALL rows for that many epochs, so the model that ships has seen the newest rows (the
+    validation tail is the most recent data, the one a retrain exists for). History keeps the validation
+    curve of the first fit; seconds and samples/s cover both fits."""
+    fit, valid = time_split(frame, time_column, validation_fraction)
+    chosen = train(fit, valid, label, categorical, numeric, monotone, hyperparameters, device)
+    if not refit:
+        return chosen
+    epochs = max(chosen.best_epochs, 1)
+    final = train(
+        frame,
+        None,
+        label,
+        categorical,
+        numeric,
+        monotone,
+        {**chosen.hyperparameters, "epochs": epochs},
+        device,
+    )
+    seconds = chosen.seconds + final.seconds
+    seen = chosen.samples_per_second * chosen.seconds + final.samples_per_second * final.seconds
+    final.threshold, final.history = chosen.threshold, chosen.history
+    final.hyperparameters = chosen.hyperparameters
+    final.seconds, final.samples_per_second = seconds, seen / seconds if seconds else 0.0
+    return final
