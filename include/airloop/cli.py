@@ -111,9 +111,10 @@ def cmd_feast_repo(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """train_model without Airflow: the window's datasets, train + register, the gate, (--promote) promote."""
     from airloop.training import (
-        TrainingWindow,
         build_datasets,
+        champion_data_end,
         evaluate_and_decide,
+        plan_window,
         promote,
         train_and_register,
     )
@@ -121,8 +122,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     res = load_resources()
     settings, use_case, lake = res.settings, res.use_case, res.lake
     spec = _require(use_case.model, "model", use_case.name)
-    window = TrainingWindow.ending(
+    champion_end = champion_data_end(settings, use_case)
+    window = plan_window(
+        use_case,
         date.fromisoformat(args.holdout_end),
+        champion_end,
         args.train_days or spec.train_days,
         args.holdout_days or spec.holdout_days,
     )
@@ -131,6 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "airloop.triggered_by": who,
         "airloop.trigger_reason": args.reason,
         "airloop.drift_evidence": "{}",
+        "airloop.champion_data_end": champion_end.isoformat() if champion_end else "",
     }
     _out(json.dumps(build_datasets(settings, use_case, lake, window)))
     trained = train_and_register(

@@ -54,6 +54,46 @@ class TrainingWindow:
         return cls(*(date.fromisoformat(d[k]) for k in ("train_start", "holdout_start", "holdout_end")))
 
 
+def data_end(tags: dict[str, str]) -> date | None:
+    """The first local day a registered version has NOT trained on: its ``airloop.data_end`` tag, else
+    (versions registered before deploy-through-newest, trained without their holdout) its holdout start."""
+    if tags.get("airloop.data_end"):
+        return date.fromisoformat(tags["airloop.data_end"])
+    if tags.get("airloop.window"):
+        return date.fromisoformat(json.loads(tags["airloop.window"])["holdout_start"])
+    return None
+
+
+def plan_window(
+    use_case: UseCase,
+    end: date,
+    champion_end: date | None,
+    train_days: int | None = None,
+    holdout_days: int | None = None,
+) -> TrainingWindow:
+    """The window of a training ending ``end`` (exclusive): the holdout is the labelled days the champion
+    never trained on (from ``champion_end``), at most ``holdout_days`` and at least ``min_holdout_days``
+    (then the champion saw part of it: recorded, and the comparison favours the champion); training days
+    come before it. Without a champion: the last ``holdout_days``."""
+    spec = use_case.model
+    assert spec is not None
+    train_days = train_days or spec.train_days
+    holdout_days = holdout_days or spec.holdout_days
+    holdout_start = end - timedelta(days=holdout_days)
+    if champion_end is not None and champion_end > holdout_start:
+        holdout_start = min(champion_end, end - timedelta(days=min(spec.min_holdout_days, holdout_days)))
+    return TrainingWindow(holdout_start - timedelta(days=train_days), holdout_start, end)
+
+
+def champion_data_end(settings: Settings, use_case: UseCase) -> date | None:
+    """``data_end`` of the current champion (None without one)."""
+    from airloop.registry import CHAMPION, open_registry
+
+    registry = open_registry(settings, use_case)
+    version = registry.version_of(CHAMPION)
+    return None if version is None else data_end(registry.version(version).tags)
+
+
 def _days(first: date, end_exclusive: date) -> list[str]:
     return [(first + timedelta(days=i)).isoformat() for i in range((end_exclusive - first).days)]
 
@@ -128,14 +168,17 @@ def train_and_register(
     lineage: dict[str, str],
     at: str,
 ) -> dict[str, Any]:
-    """Train the torch model and the baseline on the same split, log both runs, register the torch
-    model as a new version with alias ``challenger``; return ids and holdout metrics."""
+    """Judge the recipe, then ship it trained on everything.
+
+    The network (``fit_recipe``) and the baseline are trained on the window's training rows and scored on
+    its holdout (the *judged* run: its model is what the gate compares with the champion). With
+    ``deploy_through_newest`` the same recipe is trained again on training + holdout rows and that network
+    is registered as the new version (alias ``challenger``; tags: the judged run, the judged holdout
+    metrics, ``airloop.data_end``); otherwise the judged network itself is registered."""
     import mlflow
-    from mlflow.models import infer_signature
 
     from airloop.model.baseline import Baseline
     from airloop.model.metrics import calibration, scores, slice_metrics
-    from airloop.model.profile import reference_profile
     from airloop.model.pyfunc import TabularModel, save_artifacts
     from airloop.model.train import fit_recipe, time_split
     from airloop.registry import CHALLENGER, open_registry
@@ -146,17 +189,21 @@ def train_and_register(
     train_all = lake.read_dataset("training", f"{window.key}/train")
     holdout = lake.read_dataset("training", f"{window.key}/holdout")
     hp = {**spec.hyperparameters, **hyperparameters}
-    model = fit_recipe(
-        train_all,
-        TIME,
-        label,
-        spec.categorical,
-        spec.numeric,
-        spec.monotone_increasing,
-        hp,
-        spec.validation_fraction,
-        spec.refit,
-    )
+
+    def recipe(frame: pd.DataFrame) -> Any:
+        return fit_recipe(
+            frame,
+            TIME,
+            label,
+            spec.categorical,
+            spec.numeric,
+            spec.monotone_increasing,
+            hp,
+            spec.validation_fraction,
+            spec.refit,
+        )
+
+    model = recipe(train_all)
     y = holdout[label].to_numpy()
     p = model.predict_proba(holdout)
     torch_metrics = scores(y, p)
@@ -179,50 +226,83 @@ def train_and_register(
         mlflow.log_params({"model": "HistGradientBoostingClassifier", **window.as_dict()})
         mlflow.log_metrics({f"holdout_{k}": v for k, v in base_metrics.items()})
         baseline_run = run.info.run_id
-    with mlflow.start_run(experiment_id=experiment, run_name=f"torch {window.key}") as run:
-        mlflow.set_tags(
-            {**tags, "airloop.model_kind": "torch-tabular", "airloop.baseline_run_id": baseline_run}
-        )
-        mlflow.log_params(
+
+    def log_network(name: str, net: Any, extra_tags: dict[str, str], trained_on: pd.DataFrame) -> Any:
+        """One MLflow run holding a trained network as a pyfunc model and its reference profile."""
+        from mlflow.models import infer_signature
+
+        from airloop.model.profile import reference_profile
+
+        with mlflow.start_run(experiment_id=experiment, run_name=f"{name} {window.key}") as run:
+            mlflow.set_tags(
+                {
+                    **tags,
+                    "airloop.model_kind": "torch-tabular",
+                    "airloop.baseline_run_id": baseline_run,
+                    "airloop.fit_rows": str(net.rows),
+                    **extra_tags,
+                }
+            )
+            mlflow.log_params(
+                {
+                    **net.hyperparameters,
+                    **window.as_dict(),
+                    "device": net.device,
+                    "threshold": net.threshold,
+                    "refit": spec.refit,
+                    "best_epochs": net.best_epochs,
+                    "fit_rows": net.rows,
+                    "validation_fraction": spec.validation_fraction,
+                }
+            )
+            for row in net.history:
+                mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
+            mlflow.log_metrics({f"holdout_{k}": v for k, v in torch_metrics.items()})
+            mlflow.log_metrics({f"baseline_holdout_{k}": v for k, v in base_metrics.items()})
+            mlflow.log_metrics(
+                {"train_seconds": net.seconds, "train_samples_per_second": net.samples_per_second}
+            )
+            with tempfile.TemporaryDirectory() as tmp:
+                folder = Path(tmp)
+                artifacts = save_artifacts(net, folder / "model_files")
+                _log_reports(folder, holdout, y, p, use_case.slice_columns, calibration, slice_metrics)
+                profile = reference_profile(
+                    trained_on, spec.categorical, spec.numeric, net.predict_proba(trained_on)
+                )
+                (folder / "reference_profile.json").write_text(json.dumps(profile))
+                mlflow.log_artifact(str(folder / "reference_profile.json"))
+                example = holdout[net.pre.inputs].head(5)
+                out = net.predict_proba(example)
+                output = pd.DataFrame({"probability": out, "label": (out >= net.threshold).astype("int64")})
+                info = mlflow.pyfunc.log_model(
+                    name="model",
+                    python_model=TabularModel(),
+                    artifacts=artifacts,
+                    signature=infer_signature(example, output),
+                    input_example=example,
+                    pip_requirements=_requirements(),
+                )
+            return run.info.run_id, info
+
+    judged_run, judged_info = log_network(
+        "torch", model, {"airloop.role": "judged" if spec.deploy_through_newest else "deployed"}, train_all
+    )
+    shipped, run_id, info, end = model, judged_run, judged_info, window.holdout_start
+    if spec.deploy_through_newest:
+        everything = pd.concat([train_all, holdout], ignore_index=True).sort_values(TIME, kind="stable")
+        shipped = recipe(everything.reset_index(drop=True))
+        end = window.holdout_end
+        run_id, info = log_network(
+            "torch deployed",
+            shipped,
             {
-                **model.hyperparameters,
-                **window.as_dict(),
-                "device": model.device,
-                "threshold": model.threshold,
-                "refit": spec.refit,
-                "best_epochs": model.best_epochs,
-                "fit_rows": model.rows,
-                "validation_fraction": spec.validation_fraction,
-            }
+                "airloop.role": "deployed",
+                "airloop.judged_run_id": judged_run,
+                "airloop.judged_model_uri": judged_info.model_uri,
+                "airloop.data_end": end.isoformat(),
+            },
+            everything,
         )
-        for row in model.history:
-            mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=row["epoch"])
-        mlflow.log_metrics({f"holdout_{k}": v for k, v in torch_metrics.items()})
-        mlflow.log_metrics({f"baseline_holdout_{k}": v for k, v in base_metrics.items()})
-        mlflow.log_metrics(
-            {"train_seconds": model.seconds, "train_samples_per_second": model.samples_per_second}
-        )
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            artifacts = save_artifacts(model, folder / "model_files")
-            _log_reports(folder, holdout, y, p, use_case.slice_columns, calibration, slice_metrics)
-            profile = reference_profile(
-                train_all, spec.categorical, spec.numeric, model.predict_proba(train_all)
-            )
-            (folder / "reference_profile.json").write_text(json.dumps(profile))
-            mlflow.log_artifact(str(folder / "reference_profile.json"))
-            example = holdout[model.pre.inputs].head(5)
-            output = pd.DataFrame({"probability": p[:5], "label": (p[:5] >= model.threshold).astype("int64")})
-            signature = infer_signature(example, output)
-            info = mlflow.pyfunc.log_model(
-                name="model",
-                python_model=TabularModel(),
-                artifacts=artifacts,
-                signature=signature,
-                input_example=example,
-                pip_requirements=_requirements(),
-            )
-        run_id = run.info.run_id
     registry = open_registry(settings, use_case)
     version = registry.register(
         info.model_uri,
@@ -230,6 +310,9 @@ def train_and_register(
         {
             "airloop.window": json.dumps(window.as_dict()),
             "airloop.holdout_roc_auc": f"{torch_metrics['roc_auc']:.5f}",
+            "airloop.data_end": end.isoformat(),
+            "airloop.judged_run_id": judged_run,
+            "airloop.judged_model_uri": judged_info.model_uri,
             **{k: v[:5000] for k, v in lineage.items()},
         },
         model_id=info.model_id,
@@ -238,14 +321,16 @@ def train_and_register(
     return {
         "version": version,
         "run_id": run_id,
+        "judged_run_id": judged_run,
         "baseline_run_id": baseline_run,
         "metrics": torch_metrics,
         "baseline_metrics": base_metrics,
         "window": window.as_dict(),
+        "data_end": end.isoformat(),
         "train_rows": len(train_all),
-        "fit_rows": model.rows,
+        "fit_rows": shipped.rows,
         "best_epochs": model.best_epochs,
-        "train_seconds": model.seconds,
+        "train_seconds": model.seconds + (shipped.seconds if shipped is not model else 0.0),
         "samples_per_second": model.samples_per_second,
         "device": model.device,
     }
@@ -305,12 +390,19 @@ def evaluate_and_decide(
     registry = open_registry(settings, use_case)
     holdout = lake.read_dataset("training", f"{window.key}/holdout")
     y = holdout[use_case.label.name].to_numpy()
+    tags = registry.version(version).tags
+    # The gate judges the recipe: the network trained before the holdout (the version itself when it was
+    # not retrained through the holdout); the behaviour tests check the network that will serve.
     predict = RegisteredModel(f"models:/{use_case.model_name}/{version}", version).probability
-    p_new = predict(holdout)
+    judged_uri = tags.get("airloop.judged_model_uri")
+    p_new = (RegisteredModel(judged_uri).probability if judged_uri else predict)(holdout)
     champion_version = registry.version_of(CHAMPION)
     champion_auc, ci = None, None
+    overlap = 0
     if champion_version is not None and champion_version != version:
         p_old = RegisteredModel(f"models:/{use_case.model_name}@{CHAMPION}").probability(holdout)
+        seen = data_end(registry.version(champion_version).tags)
+        overlap = max(0, (seen - window.holdout_start).days) if seen else 0
         champion_auc = scores(y, p_old)["roc_auc"]
         ci = bootstrap_auc_difference(y, p_new, p_old, spec.bootstrap_samples)
     sample = holdout.sample(min(500, len(holdout)), random_state=0).reset_index(drop=True)
@@ -324,6 +416,9 @@ def evaluate_and_decide(
         client.log_metric(run_id, "gate_champion_roc_auc", champion_auc)
         client.log_metric(run_id, "gate_auc_diff_low", ci[1])
         client.log_metric(run_id, "gate_auc_diff_high", ci[2])
+    if overlap:
+        # the champion trained on part of the holdout: the comparison favours it (kept, and said)
+        client.set_model_version_tag(use_case.model_name, version, "gate.champion_saw_days", str(overlap))
     client.set_model_version_tag(use_case.model_name, version, "gate.verdict", decision.verdict)
     client.set_model_version_tag(use_case.model_name, version, "gate.reason", decision.reason[:5000])
     client.set_model_version_tag(
@@ -340,6 +435,7 @@ def evaluate_and_decide(
         "verdict": decision.verdict,
         "reason": decision.reason,
         "behaviour": [b.__dict__ for b in behaviour],
+        "champion_saw_days": overlap,
     }
 
 

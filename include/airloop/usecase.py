@@ -233,6 +233,13 @@ class ModelSpec(BaseModel):
     holdout_days: int = 30
     validation_fraction: float = Field(0.15, gt=0, lt=0.5)
     """The most recent share of the training rows (in event time) that early stopping watches."""
+    deploy_through_newest: bool = True
+    """The gate judges the recipe (the network trained before the holdout, against the champion on the
+    holdout); the version registered and served is the same recipe trained again on training + holdout
+    rows, so a retrain ships with every labelled day. False registers the judged network."""
+    min_holdout_days: int = Field(7, ge=1)
+    """The holdout is the labelled days the champion never trained on (its ``data_end`` onwards), at most
+    ``holdout_days``, at least this many."""
     refit: bool = True
     """After early stopping chose the epoch count (and the decision threshold), train again on ALL
     training rows, validation tail included, for that many epochs; the baseline is fit on all rows too.

@@ -8,11 +8,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import dag_named
 
 DAYS = (date(2013, 1, 1), date(2013, 1, 29))
-CONF = {"holdout_end": "2013-01-30", "train_days": 22, "holdout_days": 7, "hyperparameters": {"epochs": 3}}
+CONF = {"holdout_end": "2013-01-23", "train_days": 15, "holdout_days": 7, "hyperparameters": {"epochs": 3}}
+# the retrain a week later: its holdout is the week v1 never saw; its judged network trains on v1's days
+RETRAIN = {**CONF, "holdout_end": "2013-01-30", "train_days": 22}
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +49,14 @@ def test_train_promote_retrain_and_rollback(trained_home, monkeypatch):
     run = registry.client.get_run(v1.run_id)
     assert json.loads(run.data.tags["airloop.window"]) == {
         "train_start": "2013-01-01",
-        "holdout_start": "2013-01-23",
-        "holdout_end": "2013-01-30",
+        "holdout_start": "2013-01-16",
+        "holdout_end": "2013-01-23",
     }
+    # deployed through the newest labelled day: the judged network (before the holdout) is another run
+    assert v1.tags["airloop.data_end"] == "2013-01-23" and run.data.tags["airloop.role"] == "deployed"
+    judged = registry.client.get_run(v1.tags["airloop.judged_run_id"])
+    assert judged.data.tags["airloop.role"] == "judged"
+    assert int(judged.data.params["fit_rows"]) < int(run.data.params["fit_rows"])
     assert int(run.data.tags["airloop.train_rows"]) > 10000
     assert run.data.tags["airloop.feature_service"] == "flight_delay_v1"
     assert (
@@ -78,8 +86,11 @@ def test_train_promote_retrain_and_rollback(trained_home, monkeypatch):
     train_all = lake.read_dataset("training", f"{window.key}/train")
     holdout = lake.read_dataset("training", f"{window.key}/holdout")
     spec = use_case.model
+    everything = pd.concat([train_all, holdout], ignore_index=True).sort_values(
+        "event_timestamp", kind="stable"
+    )
     in_memory = fit_recipe(
-        train_all,
+        everything.reset_index(drop=True),
         "event_timestamp",
         "is_delayed",
         spec.categorical,
@@ -89,9 +100,9 @@ def test_train_promote_retrain_and_rollback(trained_home, monkeypatch):
         spec.validation_fraction,
         spec.refit,
     )
-    # refit: the registered network was fit on every training row, validation tail included
-    assert spec.refit and in_memory.rows == len(train_all)
-    assert run.data.params["fit_rows"] == str(len(train_all))
+    # refit through the newest day: the registered network was fit on every training and holdout row
+    assert spec.refit and spec.deploy_through_newest and in_memory.rows == len(train_all) + len(holdout)
+    assert run.data.params["fit_rows"] == str(in_memory.rows)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     served = (
         mlflow.pyfunc.load_model("models:/flight_delay@champion").predict(holdout)["probability"].to_numpy()
@@ -104,10 +115,13 @@ def test_train_promote_retrain_and_rollback(trained_home, monkeypatch):
     evidence = {"drifted": {"temp": {"psi": 0.4, "ks": 0.3}}}
     second = train_dag.test(
         logical_date=datetime(2013, 2, 2, tzinfo=UTC),
-        run_conf={**CONF, "reason": "drift", "drift_evidence": evidence},
+        run_conf={**RETRAIN, "reason": "drift", "drift_evidence": evidence},
     )
     assert str(second.state) == "success"
     assert registry.version_of("champion") == "2"
+    v2 = registry.version("2")
+    assert json.loads(v2.tags["airloop.window"])["holdout_start"] == "2013-01-23"  # v1's data end
+    assert v2.tags["airloop.champion_data_end"] == "2013-01-23" and "gate.champion_saw_days" not in v2.tags
     run2 = registry.client.get_run(registry.version("2").run_id)
     assert run2.data.tags["airloop.trigger_reason"] == "drift"
     assert json.loads(run2.data.tags["airloop.drift_evidence"]) == evidence

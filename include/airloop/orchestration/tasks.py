@@ -165,7 +165,7 @@ def plan_training(
     """The training window (params, else the latest one ending with the data interval) and the lineage."""
     import json
 
-    from airloop.training import TrainingWindow
+    from airloop.training import champion_data_end, plan_window
 
     res = _resources()
     spec = res.use_case.model
@@ -183,8 +183,11 @@ def plan_training(
             )
     else:
         raise AirflowFailException("no holdout_end param and no data interval to end the window at")
-    window = TrainingWindow.ending(
+    champion_end = champion_data_end(res.settings, res.use_case)
+    window = plan_window(
+        res.use_case,
         end,
+        champion_end,
         int(params.get("train_days") or spec.train_days),
         int(params.get("holdout_days") or spec.holdout_days),
     )
@@ -195,6 +198,7 @@ def plan_training(
         "airloop.trigger_reason": reason,
         "airloop.triggered_by": f"airflow:{dag_id}/{run_id}",
         "airloop.drift_evidence": json.dumps(params.get("drift_evidence") or {}),
+        "airloop.champion_data_end": champion_end.isoformat() if champion_end else "",
     }
     at = (interval_end or run_after).isoformat()
     logger.info("training window %s (%s)", window.as_dict(), reason)

@@ -1,0 +1,40 @@
+"""Where a training's holdout lies: the labelled days the champion never trained on (issue 15)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from airloop.training import TrainingWindow, data_end, plan_window
+from airloop.usecases import load_use_case
+
+UC = load_use_case("flights")  # train_days 150, holdout_days 30, min_holdout_days 7
+END = date(2013, 7, 8)
+
+
+def test_without_a_champion_the_holdout_is_the_last_holdout_days():
+    assert plan_window(UC, END, None) == TrainingWindow(date(2013, 1, 9), date(2013, 6, 8), END)
+
+
+def test_the_holdout_starts_where_the_champion_data_ends():
+    window = plan_window(UC, END, date(2013, 7, 1))
+    assert window == TrainingWindow(date(2013, 2, 1), date(2013, 7, 1), END)
+
+
+def test_an_old_champion_leaves_the_holdout_at_its_longest():
+    assert plan_window(UC, END, date(2013, 3, 1)).holdout_start == date(2013, 6, 8)
+
+
+def test_a_champion_with_the_newest_data_still_leaves_the_minimum_holdout():
+    window = plan_window(UC, END, date(2013, 7, 6))
+    assert window.holdout_start == date(2013, 7, 1) and window.train_start == date(2013, 2, 1)
+    assert plan_window(UC, END, date(2013, 7, 6), holdout_days=3).holdout_start == date(2013, 7, 5)
+
+
+def test_data_end_of_versions_before_and_after_deploy_through_newest():
+    window = {"train_start": "2013-01-01", "holdout_start": "2013-06-01", "holdout_end": "2013-07-01"}
+    assert data_end({"airloop.window": json.dumps(window)}) == date(2013, 6, 1)  # trained without holdout
+    assert data_end({"airloop.window": json.dumps(window), "airloop.data_end": "2013-07-01"}) == date(
+        2013, 7, 1
+    )
+    assert data_end({}) is None
