@@ -294,6 +294,13 @@ class DriftPolicy(BaseModel):
     """Monitored features; ``None``: every model input with a reference profile."""
     ignore: list[str] = []
     """Inputs not monitored (e.g. missing-value flags)."""
+    cycles: dict[str, float] = {}
+    """Input -> the length of its cycle in hours (weekday: 168, hour of day: 24). Such an input is judged
+    only in a window whose events span a whole cycle: three weekdays against a reference of all seven
+    differ by construction, not by drift (status ``partial_cycle``, left out of the tests' family)."""
+    cycle_coverage: float = Field(default=0.9, gt=0, le=1)
+    """The share of a cycle the window's first-to-last event time must span to count as whole (a week of
+    flights runs Monday 05:00 to Sunday 23:59: 162 of 168 h)."""
     prediction: bool = True
     """Also test the score distribution (prediction drift) with the ``score`` floors."""
     min_rows: int = Field(default=1000, ge=1)

@@ -202,6 +202,38 @@ def test_decision_min_rows_cooldown_and_performance():
     assert decision.retrain and "live ROC AUC 0.600" in decision.reason
 
 
+def test_a_cyclic_input_is_judged_only_over_a_whole_cycle():
+    """Three weekdays against a reference of all seven differ by construction: with ``cycles`` the input
+    is reported ``partial_cycle`` (left out of the family, never an alert) until the window spans its
+    cycle; then a real shift of it alerts as before."""
+    rng = np.random.default_rng(12)
+    profile, _ = _profile(rng)
+    window = _window(rng, 3000)
+    window["carrier"] = rng.choice(["AA", "B6"], size=3000)  # only part of the cycle's categories
+    policy = DriftPolicy(min_rows=100, cycles={"carrier": 168})
+    engine = DriftEngine.from_profile(profile, threads=1)
+    engine.update(window)
+    plain = {r.feature: r for r in engine.evaluate(DriftPolicy(min_rows=100))}
+    assert plain["carrier"].status == "alert"  # what a 3-day window did to `weekday`
+    short = {r.feature: r for r in engine.evaluate(policy, span_hours=72)}
+    assert (
+        short["carrier"].status == "partial_cycle"
+        and "72 h of its 168 h cycle" in short["carrier"].reasons[0]
+    )
+    end = datetime(2013, 7, 1, tzinfo=UTC)
+    quiet = decide(
+        list(short.values()),
+        Performance(None, None, 0, [], None, False),
+        Window(None, end, 3000),
+        policy,
+        None,
+    )
+    assert not quiet.retrain and "carrier" not in quiet.alerts
+    whole = {r.feature: r for r in engine.evaluate(policy, span_hours=162)}  # 0.9 of the cycle: judged
+    assert whole["carrier"].status == "alert"
+    assert {r.feature: r.status for r in engine.evaluate(policy)}["carrier"] == "alert"  # span unknown
+
+
 def test_report_has_table_and_overlays():
     rng = np.random.default_rng(12)
     profile, _ = _profile(rng)

@@ -33,7 +33,7 @@ SCORE = "prediction"
 """Name of the model's score in drift results (prediction drift); read from the window's ``probability``."""
 SCORE_COLUMN = "probability"
 
-Status = Literal["ok", "significant", "warn", "alert", "too_few_rows"]
+Status = Literal["ok", "significant", "warn", "alert", "too_few_rows", "partial_cycle"]
 
 
 @dataclass
@@ -161,7 +161,11 @@ class DriftEngine:
         for name, cat in self.categorical.items():
             cat.update(chunk[name])
 
-    def evaluate(self, policy: DriftPolicy, epsilon: float = PSI_EPSILON) -> list[FeatureDrift]:
+    def evaluate(
+        self, policy: DriftPolicy, epsilon: float = PSI_EPSILON, span_hours: float | None = None
+    ) -> list[FeatureDrift]:
+        """Every monitored feature's tests, graded by ``policy``; ``span_hours``: how much event time the
+        window's rows cover (cyclic inputs are judged only over a whole cycle; None: always judged)."""
         results = []
         for name, acc in self.numeric.items():
             statistic, p = acc.ks()
@@ -195,7 +199,7 @@ class DriftEngine:
         if self.score is not None:
             statistic, p = self.score.ks()
             results.append(self._numeric_result(SCORE, "score", self.score, statistic, p, epsilon))
-        apply_policy(results, policy)
+        apply_policy(results, policy, span_hours)
         return results
 
     @staticmethod
@@ -249,11 +253,21 @@ def _ecdf_at(ref: NumericReference, acc: NumericAccumulator, which: str) -> list
     return (acc.at_or_below[idx] / max(acc.present, 1)).tolist()
 
 
-def apply_policy(results: list[FeatureDrift], policy: DriftPolicy) -> None:
+def apply_policy(results: list[FeatureDrift], policy: DriftPolicy, span_hours: float | None = None) -> None:
     """Adjust p-values across the window's tests and grade each feature (in place).
 
-    One family: every feature's main test (KS or chi-square) and its null-share test.
+    One family: every judged feature's main test (KS or chi-square) and its null-share test. A cyclic
+    input (``policy.cycles``) in a window spanning less than its cycle is not judged: ``partial_cycle``.
     """
+    judged = []
+    for r in results:
+        cycle = policy.cycles.get(r.feature)
+        if cycle is not None and span_hours is not None and span_hours < cycle * policy.cycle_coverage:
+            r.status = "partial_cycle"
+            r.reasons = [f"the window's events span {span_hours:.0f} h of its {cycle:g} h cycle: not judged"]
+        else:
+            judged.append(r)
+    results = judged
     pvalues = [r.p_value for r in results] + [r.null_share_p_value for r in results]
     adjusted = adjust_pvalues(pvalues, policy.correction)
     k = len(results)

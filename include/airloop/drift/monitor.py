@@ -194,16 +194,34 @@ def champion_reference(settings: Settings, use_case: UseCase) -> tuple[str, dict
 
 
 def scan_window(
-    engine: DriftEngine, store: LiveStore, window: Window, champion: str, batch_rows: int = 262144
-) -> int:
-    """Feed the window to the engine; the score only of rows the champion served (prediction drift)."""
-    rows = 0
-    for chunk in store.scan(window.after, window.until, [*engine.columns, "model_version"], batch_rows):
+    engine: DriftEngine,
+    store: LiveStore,
+    window: Window,
+    champion: str,
+    batch_rows: int = 262144,
+    use_case: UseCase | None = None,
+) -> tuple[int, float | None]:
+    """Feed the window to the engine; the score only of rows the champion served (prediction drift).
+    Returns the rows scanned and (with ``use_case``) the hours from its first to its last event time."""
+    from airloop.features import event_times
+
+    fs = use_case.features if use_case is not None else None
+    times = [c for c in (fs.event_time_column, fs.event_time_minutes_column) if c] if fs else []
+    columns = list(dict.fromkeys([*engine.columns, "model_version", *times]))
+    rows, first, last = 0, None, None
+    for chunk in store.scan(window.after, window.until, columns, batch_rows):
         if SCORE_COLUMN in chunk.columns:
             chunk.loc[chunk["model_version"].astype(str) != str(champion), SCORE_COLUMN] = float("nan")
         engine.update(chunk)
         rows += len(chunk)
-    return rows
+        if times and len(chunk):
+            assert use_case is not None
+            stamps = event_times(chunk, use_case).dropna()
+            if len(stamps):
+                first = stamps.min() if first is None else min(first, stamps.min())
+                last = stamps.max() if last is None else max(last, stamps.max())
+    span = (last - first).total_seconds() / 3600 if first is not None and last is not None else None
+    return rows, span
 
 
 def retrain_conf(summary: dict[str, Any], holdout_end: date | None) -> dict[str, Any]:
@@ -244,8 +262,8 @@ def check_window(
     policy = use_case.drift
     version, profile, champion_auc, champion_run = champion_reference(settings, use_case)
     engine = DriftEngine.from_profile(profile, policy.features, policy.ignore, policy.prediction)
-    scanned = scan_window(engine, live_store(settings), window, version)
-    results = engine.evaluate(policy)
+    scanned, span_hours = scan_window(engine, live_store(settings), window, version, use_case=use_case)
+    results = engine.evaluate(policy, span_hours=span_hours)
     performance = performance_drift(lake, version, champion_auc, policy)
     decision = decide(
         results, performance, Window(window.after, window.until, scanned), policy, last_retrain(lake)
@@ -253,7 +271,7 @@ def check_window(
     folder = checks_root(lake) / window.id
     validated = lake.validated_days()
     summary = {
-        "window": {**window.as_dict(), "rows": scanned, "id": window.id},
+        "window": {**window.as_dict(), "rows": scanned, "id": window.id, "event_span_hours": span_hours},
         "use_case": use_case.name,
         "model": use_case.model_name,
         "champion_version": version,

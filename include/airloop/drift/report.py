@@ -14,8 +14,9 @@ _STATUS_COLOUR = {
     "significant": "#2471a3",
     "ok": "#1e8449",
     "too_few_rows": "#7f8c8d",
+    "partial_cycle": "#7f8c8d",
 }
-_ORDER = {"alert": 0, "warn": 1, "significant": 2, "ok": 3, "too_few_rows": 4}
+_ORDER = {"alert": 0, "warn": 1, "significant": 2, "ok": 3, "too_few_rows": 4, "partial_cycle": 5}
 
 _SCRIPT = """
 function sortTable(col, numeric) {

@@ -19,6 +19,7 @@ from airloop.usecase import (
     AttributeFeatures,
     Column,
     DemoSpan,
+    DriftPolicy,
     FeatureSet,
     HistoryFeatures,
     Label,
@@ -419,6 +420,10 @@ USE_CASE = UseCase(
     replay_data="include/data/nycflights13",
     features=FEATURES,
     model=MODEL,
+    # A drift window of ~2,000 flights spans two or three days: its weekday mix differs from the
+    # training months' by construction (chi-square 3,665 for Mon-Wed), so weekday is judged only over
+    # a whole week, departure hour over a whole day.
+    drift=DriftPolicy(cycles={"weekday": 7 * 24, "dep_hour": 24}),
     # make demo: train on the first half of 2013, then a week of July traffic (summer drift), 3 more days.
     demo=DemoSpan(first_day=date(2013, 1, 1), last_day=date(2013, 6, 30), live_days=7, after_days=3),
 )

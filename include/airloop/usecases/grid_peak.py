@@ -203,6 +203,8 @@ USE_CASE = UseCase(
     model=MODEL,
     # 48 rows a day: a window of a week (336 rows) is checked, at the latest a week after the last check.
     drift=DriftPolicy(
+        # a week's window holds whole cycles; a shorter one (max_wait) judges neither
+        cycles={"is_workday": 7 * 24, "hour_of_day": 24},
         min_rows=336,
         new_rows=336,
         max_wait_minutes=7 * 24 * 60,
