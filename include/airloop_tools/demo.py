@@ -8,7 +8,8 @@
 4. their outcomes land: ``ingest_validate`` for those days (-> features, live accuracy of v1);
 5. ``drift_monitor`` (continuous, sensor-driven) is switched on: its sensor finds the new live rows, the
    check finds drift against v1's training reference and triggers ``train_model`` with the evidence;
-   v2 is trained on the newer window and promoted if the gate allows (else the reason is recorded);
+   v2's recipe is judged on the days v1 never saw, shipped trained through the newest labelled day and
+   promoted if the gate allows (else the reason is recorded);
 6. the service hot-swaps to the champion; more days are replayed and ingested (live accuracy after);
 7. ``batch_inference`` scores the next day; a summary of every step is printed.
 """
@@ -313,11 +314,12 @@ def print_model(name: str, trained: dict[str, Any], model_name: str) -> None:
     t, v, p = trained["train"], trained["evaluate"], trained["promote"]
     w = t["window"]
     out(
-        f"Model {name} = {model_name} v{t['version']}: trained on {w['train_start']}..{w['holdout_start']} "
-        f"({t['train_rows']:,} rows, {t['train_seconds']:.0f} s on {t['device']}), "
-        f"holdout {w['holdout_start']}..{w['holdout_end']} (exclusive)"
+        f"Model {name} = {model_name} v{t['version']}: judged recipe trained on {w['train_start']}.."
+        f"{w['holdout_start']} ({t['train_rows']:,} rows), holdout {w['holdout_start']}..{w['holdout_end']} "
+        f"(exclusive); the version ships trained through {t.get('data_end', w['holdout_start'])} (exclusive, "
+        f"{t.get('fit_rows', t['train_rows']):,} rows; {t['train_seconds']:.0f} s training on {t['device']})"
     )
-    out("  holdout      ROC AUC  PR AUC  log loss  Brier")
+    out("  holdout      ROC AUC  PR AUC  log loss  Brier  (the judged recipe)")
     for label, m in (("torch", t["metrics"]), ("baseline", t["baseline_metrics"])):
         out(f"  {label:<11} {m['roc_auc']:.4f}   {m['pr_auc']:.4f}  {m['log_loss']:.4f}    {m['brier']:.4f}")
     out(f"  gate: {v['verdict']} - {v['reason']}")
