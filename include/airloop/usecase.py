@@ -393,6 +393,8 @@ class UseCase(BaseModel):
                 )
             if not set(self.model.monotone_increasing) <= set(self.model.numeric):
                 raise ValueError("monotone_increasing inputs must be numeric inputs")
+            if unknown := sorted(set(self.drift.cycles) - inputs):
+                raise ValueError(f"drift.cycles: {unknown} are not model inputs")
         primary = {c.name for c in self.source(self.primary_source).columns}
         for field, columns in (
             ("known_before_event", self.known_before_event),

@@ -69,3 +69,15 @@ def test_an_integer_entity_named_like_its_column_is_refused_with_the_field():
     grid["entities"]["period"] = ["period"]
     with pytest.raises(ValidationError, match=r"entities.period: its join key is named after the entity"):
         type(load_use_case("grid_peak")).model_validate(grid)
+
+
+def test_a_drift_cycle_of_something_the_model_does_not_see_is_refused():
+    import pytest
+    from pydantic import ValidationError
+
+    from airloop.usecases import load_use_case
+
+    flights = load_use_case("flights").model_dump()
+    flights["drift"]["cycles"]["weekdya"] = 168
+    with pytest.raises(ValidationError, match=r"drift.cycles: \['weekdya'\] are not model inputs"):
+        type(load_use_case("flights")).model_validate(flights)
