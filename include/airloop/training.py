@@ -227,8 +227,9 @@ def train_and_register(
         mlflow.log_metrics({f"holdout_{k}": v for k, v in base_metrics.items()})
         baseline_run = run.info.run_id
 
-    def log_network(name: str, net: Any, extra_tags: dict[str, str], trained_on: pd.DataFrame) -> Any:
-        """One MLflow run holding a trained network as a pyfunc model and its reference profile."""
+    def log_network(name: str, net: Any, extra_tags: dict[str, str], trained_on: pd.DataFrame | None) -> Any:
+        """One MLflow run holding a trained network as a pyfunc model and, for the network that will be
+        registered (``trained_on`` its rows), the drift reference profile."""
         from mlflow.models import infer_signature
 
         from airloop.model.profile import reference_profile
@@ -266,11 +267,12 @@ def train_and_register(
                 folder = Path(tmp)
                 artifacts = save_artifacts(net, folder / "model_files")
                 _log_reports(folder, holdout, y, p, use_case.slice_columns, calibration, slice_metrics)
-                profile = reference_profile(
-                    trained_on, spec.categorical, spec.numeric, net.predict_proba(trained_on)
-                )
-                (folder / "reference_profile.json").write_text(json.dumps(profile))
-                mlflow.log_artifact(str(folder / "reference_profile.json"))
+                if trained_on is not None:  # the judged network of a deployed recipe never serves
+                    profile = reference_profile(
+                        trained_on, spec.categorical, spec.numeric, net.predict_proba(trained_on)
+                    )
+                    (folder / "reference_profile.json").write_text(json.dumps(profile))
+                    mlflow.log_artifact(str(folder / "reference_profile.json"))
                 example = holdout[net.pre.inputs].head(5)
                 out = net.predict_proba(example)
                 output = pd.DataFrame({"probability": out, "label": (out >= net.threshold).astype("int64")})
@@ -285,7 +287,10 @@ def train_and_register(
             return run.info.run_id, info
 
     judged_run, judged_info = log_network(
-        "torch", model, {"airloop.role": "judged" if spec.deploy_through_newest else "deployed"}, train_all
+        "torch",
+        model,
+        {"airloop.role": "judged" if spec.deploy_through_newest else "deployed"},
+        None if spec.deploy_through_newest else train_all,
     )
     shipped, run_id, info, end = model, judged_run, judged_info, window.holdout_start
     if spec.deploy_through_newest:

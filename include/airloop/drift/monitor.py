@@ -198,14 +198,15 @@ def scan_window(
     store: LiveStore,
     window: Window,
     champion: str,
+    use_case: UseCase,
     batch_rows: int = 262144,
-    use_case: UseCase | None = None,
 ) -> tuple[int, float | None]:
     """Feed the window to the engine; the score only of rows the champion served (prediction drift).
-    Returns the rows scanned and (with ``use_case``) the hours from its first to its last event time."""
+    Returns the rows scanned and the hours from the window's first to its last event time (None when the
+    use case declares no event time)."""
     from airloop.features import event_times
 
-    fs = use_case.features if use_case is not None else None
+    fs = use_case.features
     times = [c for c in (fs.event_time_column, fs.event_time_minutes_column) if c] if fs else []
     columns = list(dict.fromkeys([*engine.columns, "model_version", *times]))
     rows, first, last = 0, None, None
@@ -215,7 +216,6 @@ def scan_window(
         engine.update(chunk)
         rows += len(chunk)
         if times and len(chunk):
-            assert use_case is not None
             stamps = event_times(chunk, use_case).dropna()
             if len(stamps):
                 first = stamps.min() if first is None else min(first, stamps.min())
@@ -262,7 +262,7 @@ def check_window(
     policy = use_case.drift
     version, profile, champion_auc, champion_run = champion_reference(settings, use_case)
     engine = DriftEngine.from_profile(profile, policy.features, policy.ignore, policy.prediction)
-    scanned, span_hours = scan_window(engine, live_store(settings), window, version, use_case=use_case)
+    scanned, span_hours = scan_window(engine, live_store(settings), window, version, use_case)
     results = engine.evaluate(policy, span_hours=span_hours)
     performance = performance_drift(lake, version, champion_auc, policy)
     decision = decide(
