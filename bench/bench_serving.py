@@ -3,7 +3,10 @@ ceiling (the same Feast online lookup + model called directly), single-row and 5
 
 State: .airloop/bench (prepared by bench_training.py's ``prepare``; a champion is trained there once,
 quickly, and June 28-30 materialized). Requests: real flights of 2013-06-30.
+Shadow evaluation's cost: the same cells for 1-row and 50-row ``/predict`` against a service without a
+shadow version and one scoring another version in shadow (the champion's judged network), side by side.
 Usage: python bench/bench_serving.py [--seconds 10] [--concurrency 1 8 32] [--client aiohttp|httpx]
+       [--no-shadow]
 """
 
 from __future__ import annotations
@@ -59,6 +62,69 @@ def ensure_champion() -> None:
     materialize_days(open_store(settings, use_case), use_case, [date(2013, 6, d) for d in (28, 29, 30)])
 
 
+def load(client_kind: str, port: int, endpoint: str, path: Path, clients: int, seconds: float) -> dict:
+    """One closed-loop cell from a separate process (``loadgen.py``): requests, errors, rows/s, latencies."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "loadgen.py"),
+            f"http://127.0.0.1:{port}{endpoint}",
+            str(path),
+            str(clients),
+            str(seconds),
+            client_kind,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def shadow_version(settings, use_case) -> str:
+    """A second version to score in shadow: the champion's judged network, registered once."""
+    from airloop.registry import ModelRegistry
+
+    registry = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name)
+    champion = registry.version_of("champion")
+    for v in registry.client.search_model_versions(f"name='{use_case.model_name}'"):
+        if v.tags.get("bench.shadow_of") == champion:
+            return str(v.version)
+    tags = registry.version(champion).tags
+    uri = tags["airloop.judged_model_uri"]
+    return registry.register(
+        uri, tags["airloop.judged_run_id"], {"bench.shadow_of": champion}, uri.split("/")[-1]
+    )
+
+
+def shadow_cost(args, settings, use_case, bodies: dict[int, list]) -> list[dict]:
+    """The /predict cells without and with a version in shadow, each on a fresh service."""
+    from airloop.registry import ModelRegistry
+    from airloop_tools.service_runner import local_service
+
+    registry = ModelRegistry(settings.mlflow_tracking_uri, use_case.model_name)
+    shadow = shadow_version(settings, use_case)
+    at = "2013-07-01T00:00:00-04:00"
+    results = []
+    try:
+        for label in ("no shadow", f"v{shadow} in shadow"):
+            if label == "no shadow":
+                registry.clear_alias("shadow", "bench", "shadow cost: baseline", at)
+            else:
+                registry.move_alias("shadow", shadow, "bench", "shadow cost", at)
+            with tempfile.TemporaryDirectory() as tmp, local_service(3013, Path(tmp) / "serve.log") as client:
+                for size in (1, 50):
+                    path = Path(tmp) / f"bodies{size}.json"
+                    path.write_text(json.dumps(bodies[size]))
+                    client.post("/predict", json=bodies[size][0])  # warm
+                    for c in args.concurrency:
+                        cell = load(args.client, 3013, "/predict", path, c, args.seconds)
+                        results.append({"service": label, "rows": size, "clients": c, **cell})
+    finally:
+        registry.clear_alias("shadow", "bench", "shadow cost measured", at)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10)
@@ -69,6 +135,7 @@ def main() -> None:
         default="aiohttp",
         help="load generator's HTTP client (see bench/loadgen.py)",
     )
+    parser.add_argument("--no-shadow", action="store_true", help="skip the shadow-evaluation cost cells")
     args = parser.parse_args()
     import warnings
 
@@ -121,28 +188,9 @@ def main() -> None:
             path.write_text(json.dumps(payload))
             client.post(endpoint, json=payload[0])  # warm
             for c in args.concurrency:
-                out = subprocess.run(
-                    [
-                        sys.executable,
-                        str(HERE / "loadgen.py"),
-                        f"http://127.0.0.1:3012{endpoint}",
-                        str(path),
-                        str(c),
-                        str(args.seconds),
-                        args.client,
-                    ],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                results.append(
-                    {
-                        "endpoint": endpoint,
-                        "rows": size,
-                        "clients": c,
-                        **json.loads(out.stdout.strip().splitlines()[-1]),
-                    }
-                )
+                cell = load(args.client, 3012, endpoint, path, c, args.seconds)
+                results.append({"endpoint": endpoint, "rows": size, "clients": c, **cell})
+    shadow = [] if args.no_shadow else shadow_cost(args, settings, use_case, bodies)
     print(
         f"## Serving (HTTP, closed loop, {args.seconds:.0f} s per cell, {args.client} client; "
         "real flights of 2013-06-30)\n"
@@ -164,9 +212,18 @@ def main() -> None:
         f"1-row {ceiling[1]:,.0f} rows/s, "
         f"50-row {ceiling[50]:,.0f} rows/s"
     )
+    if shadow:
+        print("\n### Shadow evaluation's cost (/predict, the same cells, fresh service each)\n")
+        print("| service | rows/request | clients | errors | rows/s | p50 ms | p95 ms | p99 ms |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for r in shadow:
+            print(
+                f"| {r['service']} | {r['rows']} | {r['clients']} | {r['errors']} | {r['rows_per_s']:,.0f} "
+                f"| {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} |"
+            )
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "serving.json").write_text(
-        json.dumps({"http": results, "ceiling": ceiling}, indent=2)
+        json.dumps({"http": results, "ceiling": ceiling, "shadow": shadow}, indent=2)
     )
 
 

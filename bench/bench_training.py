@@ -27,13 +27,13 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH_HOME = ROOT / ".airloop" / "bench"
 
 
-def prepare(first: str, holdout_end: str) -> Path:
-    """Ingest + features for the window into the bench lake (skipping days already there)."""
+def build_lake(first: str, last: str) -> None:
+    """Ingest + features of ``first``..``last`` (inclusive) into the bench lake, skipping days already there."""
     os.environ["AIRLOOP_HOME"] = str(BENCH_HOME)
     import warnings
 
     warnings.filterwarnings("ignore")
-    from datetime import date, timedelta
+    from datetime import date
 
     from airloop.feature_pipeline import compute_days
     from airloop.ingest import ingest_day
@@ -41,19 +41,37 @@ def prepare(first: str, holdout_end: str) -> Path:
     from airloop.lake import Lake
     from airloop.settings import PROJECT_ROOT, load_settings
     from airloop.sources import ReplaySource
-    from airloop.training import TrainingWindow, build_datasets
     from airloop.usecases import load_use_case
 
     settings, use_case = load_settings(), load_use_case("flights")
     lake = Lake(settings.lake)
-    days = day_range(date.fromisoformat(first), date.fromisoformat(holdout_end) - timedelta(days=1))
+    days = day_range(date.fromisoformat(first), date.fromisoformat(last))
     source = ReplaySource(PROJECT_ROOT / "include" / "data" / "nycflights13")
     done = set(lake.validated_days())
     todo = [d for d in days if d.isoformat() not in done]
     for d in todo:
         ingest_day(use_case, source, lake, d)
-    if todo or not (lake.root / "features").exists():
+    featured = {
+        p.name[3:] for p in (lake.root / "features" / use_case.features.observations[0].name).glob("ds=*")
+    }
+    if todo or any(d.isoformat() not in featured for d in days):
         compute_days(use_case, lake, days)
+
+
+def prepare(first: str, holdout_end: str) -> Path:
+    """Ingest + features for the window into the bench lake (skipping days already there)."""
+    from datetime import date, timedelta
+
+    build_lake(first, (date.fromisoformat(holdout_end) - timedelta(days=1)).isoformat())
+    import time
+
+    from airloop.lake import Lake
+    from airloop.settings import load_settings
+    from airloop.training import TrainingWindow, build_datasets
+    from airloop.usecases import load_use_case
+
+    settings, use_case = load_settings(), load_use_case("flights")
+    lake = Lake(settings.lake)
     spec = use_case.model
     window = TrainingWindow.ending(date.fromisoformat(holdout_end), spec.train_days, spec.holdout_days)
     t0 = time.perf_counter()

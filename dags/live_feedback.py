@@ -5,6 +5,10 @@ Scheduled on the `airloop_validated_zone` Asset: once ingestion lands a day's ac
 predictions the service logged for that day's events are joined to them by the event key, and live accuracy
 and ROC AUC per model version are written to `lake/monitoring/live_metrics/ds=DAY.json` (read by the
 drift monitor as performance drift).
+
+Shadow evaluation: rows a `shadow` version also scored give both versions' metrics on the same events;
+`judge_shadow` pools them and promotes the shadow when it is better with confidence, retires it when the
+champion is confirmed (or after the policy's `max_days`), or waits for more outcomes.
 """
 
 from __future__ import annotations
@@ -33,7 +37,13 @@ def live_feedback() -> None:
 
         return record_feedback(triggering_asset_events)
 
-    record()
+    @task
+    def judge_shadow(dag_run=None) -> dict:
+        from airloop.orchestration.tasks import judge_shadow
+
+        return judge_shadow(f"{dag_run.dag_id}/{dag_run.run_id}", dag_run.run_after.isoformat())
+
+    record() >> judge_shadow()
 
 
 live_feedback()

@@ -1,9 +1,12 @@
 """Batch inference: score every event scheduled in a day with the champion, as of a given instant.
 
 The schedule of the day comes from the source system (only the columns known before the event), the
-features from the offline store as they were known at ``as_of`` (point-in-time: nothing stamped later),
-the model from the registry's ``champion`` alias. Rows are scored in chunks, so memory stays flat; the
-predictions partition ``lake/predictions/ds=DAY`` is replaced atomically and names the model version.
+features from the feature views' offline partitions as they were known at ``as_of`` (point-in-time:
+nothing stamped later; ``featurestore.asof.AsOfLookup`` reads one instant with TTL partition pruning and
+equals Feast's historical retrieval, ``features_as_of``, which stays as the reference), the model from the
+registry's ``champion`` alias (loaded once per process and version). Rows are scored in chunks, so memory
+stays flat; the predictions partition ``lake/predictions/ds=DAY`` is replaced atomically and names the
+model version.
 """
 
 from __future__ import annotations
@@ -43,6 +46,21 @@ def features_as_of(store: Any, use_case: UseCase, events: pd.DataFrame, as_of: d
     return out
 
 
+_MODELS: dict[tuple[str, ...], Any] = {}
+
+
+def _champion_model(tracking_uri: str, uri: str, version: str, run_id: str) -> Any:
+    """A registered version, loaded once per process: a version's model never changes (the key holds the
+    tracking store and the version's run, so a store rebuilt from scratch is not confused with an old one)."""
+    from airloop.model.pyfunc import RegisteredModel
+
+    key = (tracking_uri, uri, run_id)
+    if key not in _MODELS:
+        _MODELS.clear()  # keep one: a new champion replaces the old
+        _MODELS[key] = RegisteredModel(uri, version)
+    return _MODELS[key]
+
+
 def score_day(
     settings: Settings,
     use_case: UseCase,
@@ -52,24 +70,30 @@ def score_day(
     as_of: datetime,
     chunk_rows: int = 5000,
 ) -> dict[str, Any]:
-
+    """Score ``day``'s scheduled events with the champion as of ``as_of``; write the predictions partition."""
     from airloop.featurestore import open_store
-    from airloop.model.pyfunc import RegisteredModel
+    from airloop.featurestore.asof import asof_lookup
     from airloop.registry import CHAMPION, open_registry
 
-    version = open_registry(settings, use_case).version_of(CHAMPION)
+    registry = open_registry(settings, use_case)
+    version = registry.version_of(CHAMPION)
     if version is None:
         raise LookupError(f"no champion of {use_case.model_name} to score with")
-    model = RegisteredModel(f"models:/{use_case.model_name}/{version}", version)
-    store = open_store(settings, use_case, apply=False)
+    model = _champion_model(
+        str(settings.mlflow_tracking_uri),
+        f"models:/{use_case.model_name}/{version}",
+        version,
+        registry.version(version).run_id,
+    )
+    lookup = asof_lookup(open_store(settings, use_case, apply=False), use_case)
     events = schedule(use_case, source, day)
     keep = [c for c in use_case.logged_columns() if c in events.columns]
     parts = []
     for start in range(0, len(events), chunk_rows):
         chunk = events.iloc[start : start + chunk_rows].reset_index(drop=True)
-        features = features_as_of(store, use_case, chunk, as_of)
-        scored = model.predict(features)
-        parts.append(pd.concat([chunk[keep], scored], axis=1))
+        features = lookup.features({c: chunk[c].to_numpy() for c in lookup.request_columns}, as_of)
+        probability, label = model.score(features)
+        parts.append(chunk[keep].assign(probability=probability, label=label))
     predictions = (
         pd.concat(parts, ignore_index=True)
         if parts

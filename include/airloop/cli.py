@@ -224,9 +224,13 @@ def cmd_registry(args: argparse.Namespace) -> int:
     if args.rollback:
         move = registry.rollback(f"cli:{os.environ.get('USER', 'unknown')}", args.rollback, args.at)
         _out(f"champion -> v{move.version} (was v{move.previous})")
-    _out(f"champion: v{registry.version_of('champion')}, challenger: v{registry.version_of('challenger')}")
+    _out(
+        f"champion: v{registry.version_of('champion')}, challenger: v{registry.version_of('challenger')}, "
+        f"shadow: {'v' + shadow if (shadow := registry.version_of('shadow')) else 'none'}"
+    )
     for move in registry.audit_trail():
-        _out(f"  {move.at}  {move.alias}: v{move.previous} -> v{move.version}  by {move.who}: {move.why}")
+        to = f"v{move.version}" if move.version is not None else "(removed)"
+        _out(f"  {move.at}  {move.alias}: v{move.previous} -> {to}  by {move.who}: {move.why}")
     return 0
 
 

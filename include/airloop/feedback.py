@@ -3,7 +3,8 @@
 For each day with validated outcomes, the live-traffic log's rows of the events of that day (by the local
 day of their logged event time) are joined to the validated events by the primary source's key; live
 accuracy and ROC AUC per model version are written to ``lake/monitoring/live_metrics/ds=DAY.json`` for the
-drift monitor.
+drift monitor. Rows a shadow version scored too (``ModelSpec.shadow``) give both versions' metrics on the same
+events and are kept as paired evidence for ``airloop.shadow.judge_shadow``.
 """
 
 from __future__ import annotations
@@ -25,25 +26,67 @@ from airloop.usecase import UseCase
 logger = logging.getLogger(__name__)
 
 
-def day_metrics(served: pd.DataFrame, outcomes: pd.DataFrame, use_case: UseCase) -> dict[str, Any]:
-    """Live metrics of one day's served predictions against their outcomes (pure)."""
-    from sklearn.metrics import roc_auc_score
-
+def joined_outcomes(served: pd.DataFrame, outcomes: pd.DataFrame, use_case: UseCase) -> pd.DataFrame:
+    """The last answer logged per event joined to its validated outcome by the event key (pure); the
+    label column holds the actual outcome as ``y``."""
     key = use_case.key
     labelled = _comparable(make_label(outcomes, use_case.label), use_case)[[*key, use_case.label.name]]
     latest = served.sort_values("served_at").drop_duplicates(subset=key, keep="last")  # last answer per event
     joined = _comparable(latest, use_case).merge(labelled, on=key, how="inner")
+    return joined.rename(columns={use_case.label.name: "y"})
+
+
+def _version_metrics(y: np.ndarray, p: np.ndarray, label: np.ndarray) -> dict[str, Any]:
+    from sklearn.metrics import roc_auc_score
+
+    return {
+        "rows": int(len(y)),
+        "accuracy": float(np.mean(label == y)),
+        "roc_auc": float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None,
+        "positive_rate": float(y.mean()),
+    }
+
+
+def day_metrics(served: pd.DataFrame, outcomes: pd.DataFrame, use_case: UseCase) -> dict[str, Any]:
+    """Live metrics of one day's served predictions against their outcomes (pure): per model version
+    that answered, and, for rows a shadow version also scored, both versions on those same rows."""
+    joined = joined_outcomes(served, outcomes, use_case)
+    latest = served.drop_duplicates(subset=use_case.key)
     result: dict[str, Any] = {"served": int(len(latest)), "with_outcome": int(len(joined)), "by_version": {}}
     for version, part in joined.groupby("model_version"):
-        y, p = part[use_case.label.name].to_numpy(), part["probability"].to_numpy()
-        auc = float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None
-        result["by_version"][str(version)] = {
-            "rows": int(len(part)),
-            "accuracy": float(np.mean(part["label"].to_numpy() == y)),
-            "roc_auc": auc,
-            "positive_rate": float(y.mean()),
-        }
+        y = part["y"].to_numpy()
+        result["by_version"][str(version)] = _version_metrics(
+            y, part["probability"].to_numpy(), part["label"].to_numpy()
+        )
+    shadowed = shadow_rows(joined)
+    if len(shadowed):
+        result["shadow"] = [
+            {
+                "champion": str(champion),
+                "shadow": str(shadow),
+                "rows": int(len(part)),
+                "champion_metrics": _version_metrics(
+                    part["y"].to_numpy(), part["probability"].to_numpy(), part["label"].to_numpy()
+                ),
+                "shadow_metrics": _version_metrics(
+                    part["y"].to_numpy(),
+                    part["shadow_probability"].to_numpy(),
+                    part["shadow_label"].to_numpy(),
+                ),
+            }
+            for (champion, shadow), part in shadowed.groupby(["model_version", "shadow_version"])
+        ]
     return result
+
+
+def shadow_rows(joined: pd.DataFrame) -> pd.DataFrame:
+    """Joined rows that a shadow version scored too: the paired live evidence of two versions."""
+    if "shadow_version" not in joined.columns:
+        return joined.iloc[0:0]
+    out = joined[joined["shadow_version"].notna() & joined["shadow_probability"].notna()].copy()
+    out["model_version"] = out["model_version"].astype(str)
+    out["shadow_version"] = out["shadow_version"].astype(str)
+    return out
 
 
 def _comparable(frame: pd.DataFrame, use_case: UseCase) -> pd.DataFrame:
@@ -67,21 +110,34 @@ def event_days(frame: pd.DataFrame, use_case: UseCase) -> pd.Series:
     return event_times(frame, use_case).dt.tz_convert(use_case.timezone).dt.date
 
 
+SHADOW_COLUMNS = ["shadow_version", "shadow_probability", "shadow_label"]
+
+
 def record_day(lake: Lake, store: LiveStore, use_case: UseCase, day: date) -> dict[str, Any] | None:
-    """Compute and store the live metrics of ``day``; ``None`` when nothing was served for it."""
+    """Compute and store the live metrics of ``day``; ``None`` when nothing was served for it. The rows a
+    shadow version scored too are kept as the day's paired evidence,
+    ``lake/monitoring/shadow/ds=DAY.parquet`` (event key, both versions, both probabilities, outcome ``y``;
+    replaced on re-run)."""
     if use_case.features is None:
         raise ValueError(f"use case {use_case.name} declares no features (FeatureSet.event_time_column)")
-    columns = [*use_case.logged_columns(), "probability", "label", "model_version"]
+    columns = [*use_case.logged_columns(), "probability", "label", "model_version", *SHADOW_COLUMNS]
     parts = [
         c[(event_days(c, use_case) == day).to_numpy()] for c in store.scan(None, None, columns) if len(c)
     ]
     served = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
     if served.empty or day.isoformat() not in set(lake.validated_days()):
         return None
-    metrics = {
-        "ds": day.isoformat(),
-        **day_metrics(served, lake.read_partition("validated", use_case.primary_source, day), use_case),
-    }
+    outcomes = lake.read_partition("validated", use_case.primary_source, day)
+    metrics = {"ds": day.isoformat(), **day_metrics(served, outcomes, use_case)}
+    evidence = shadow_rows(joined_outcomes(served, outcomes, use_case))
+    target = lake.root / "monitoring" / "shadow" / f"ds={day.isoformat()}.parquet"
+    if len(evidence):
+        keep = [*use_case.key, "model_version", "shadow_version", "probability", "shadow_probability", "y"]
+        lake.write_dataset(
+            "monitoring", f"shadow/ds={day.isoformat()}", evidence[keep].assign(ds=day.isoformat())
+        )
+    elif target.exists():  # a re-run that finds no shadowed rows replaces what an earlier run wrote
+        target.unlink()
     write_json(lake.root / "monitoring" / "live_metrics" / f"ds={day.isoformat()}.json", metrics)
     logger.info("live metrics %s: %s", day, metrics)
     return metrics

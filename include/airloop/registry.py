@@ -20,12 +20,15 @@ logger = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+SHADOW = "shadow"
+"""The version the service scores beside the champion on live traffic (logged, never answered)."""
 
 
 @dataclass(frozen=True)
 class AliasMove:
     alias: str
-    version: str
+    version: str | None
+    """``None``: the alias was removed."""
     previous: str | None
     who: str
     why: str
@@ -96,6 +99,20 @@ class ModelRegistry:
         logger.info("%s: %s -> v%s (was %s) by %s: %s", self.name, alias, version, previous, who, why)
         return move
 
+    def clear_alias(self, alias: str, who: str, why: str, at: str) -> AliasMove | None:
+        """Remove ``alias`` (recorded on the version it left and in the audit trail); ``None`` if unset."""
+        previous = self.version_of(alias)
+        if previous is None:
+            return None
+        self.client.delete_registered_model_alias(self.name, alias)
+        for key, value in (("removed_by", who), ("removed_because", why), ("removed_at", at)):
+            self.client.set_model_version_tag(self.name, previous, f"{alias}.{key}", value[:5000])
+        move = AliasMove(alias, None, previous, who, why, at)
+        seq = len(self.audit_trail()) + 1
+        self.client.set_registered_model_tag(self.name, f"audit.{seq:06d}", json.dumps(move.__dict__))
+        logger.info("%s: %s removed (was v%s) by %s: %s", self.name, alias, previous, who, why)
+        return move
+
     def audit_trail(self) -> list[AliasMove]:
         tags = self.client.get_registered_model(self.name).tags
         return [AliasMove(**json.loads(tags[k])) for k in sorted(t for t in tags if t.startswith("audit."))]
@@ -105,4 +122,7 @@ class ModelRegistry:
         moves = [m for m in self.audit_trail() if m.alias == CHAMPION]
         if not moves or moves[-1].previous is None:
             raise ValueError(f"{self.name}: no earlier champion to roll back to")
-        return self.move_alias(CHAMPION, moves[-1].previous, who, f"rollback: {why}", at)
+        move = self.move_alias(CHAMPION, moves[-1].previous, who, f"rollback: {why}", at)
+        if self.version_of(SHADOW) == move.version:  # it was shadowing the version rolled back
+            self.clear_alias(SHADOW, who, f"v{move.version} is the champion again (rollback)", at)
+        return move

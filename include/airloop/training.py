@@ -269,7 +269,11 @@ def train_and_register(
                 _log_reports(folder, holdout, y, p, use_case.slice_columns, calibration, slice_metrics)
                 if trained_on is not None:  # the judged network of a deployed recipe never serves
                     profile = reference_profile(
-                        trained_on, spec.categorical, spec.numeric, net.predict_proba(trained_on)
+                        trained_on,
+                        spec.categorical,
+                        spec.numeric,
+                        net.predict_proba(trained_on),
+                        {c: g.per for g in use_case.drift.shared for c in g.inputs},
                     )
                     (folder / "reference_profile.json").write_text(json.dumps(profile))
                     mlflow.log_artifact(str(folder / "reference_profile.json"))
@@ -447,24 +451,50 @@ def evaluate_and_decide(
 def promote(
     settings: Settings, use_case: UseCase, verdict: dict[str, Any], who: str, at: str
 ) -> dict[str, Any]:
-    """Move ``champion`` to the challenger when the gate said so; otherwise record why it stays."""
-    from airloop.registry import CHAMPION, open_registry
+    """Move ``champion`` to the challenger when the gate said so; otherwise record why it stays. With
+    shadow evaluation (``ModelSpec.shadow``) the other candidate keeps being scored on live traffic: the
+    replaced champion after a promotion, the challenger kept out only by its holdout score otherwise
+    (never one that failed a behaviour test or the minimum)."""
+    from airloop.registry import CHAMPION, SHADOW, open_registry
 
+    spec = use_case.model
+    assert spec is not None
     registry = open_registry(settings, use_case)
+    version = verdict["version"]
     if not verdict["promote"]:
         registry.client.set_model_version_tag(
             use_case.model_name,
-            verdict["version"],
+            version,
             "promotion",
             f"kept v{verdict['champion_version']}: {verdict['reason']}"[:5000],
         )
-        return {"champion": verdict["champion_version"], "promoted": False, "reason": verdict["reason"]}
-    move = registry.move_alias(
-        CHAMPION, verdict["version"], who, f"{verdict['verdict']}: {verdict['reason']}", at
-    )
+        shadow = None
+        if spec.shadow.enabled and verdict["verdict"] == "worse" and verdict["champion_version"]:
+            shadow = registry.move_alias(
+                SHADOW,
+                version,
+                who,
+                f"kept out by the holdout gate ({verdict['reason']}); live traffic "
+                f"compares it with v{verdict['champion_version']}",
+                at,
+            ).version
+        return {
+            "champion": verdict["champion_version"],
+            "promoted": False,
+            "reason": verdict["reason"],
+            "shadow": shadow,
+        }
+    move = registry.move_alias(CHAMPION, version, who, f"{verdict['verdict']}: {verdict['reason']}", at)
+    shadow = None
+    if spec.shadow.enabled and move.previous is not None and move.previous != version:
+        why = f"replaced by v{version}; live traffic compares them"
+        shadow = registry.move_alias(SHADOW, move.previous, who, why, at).version
+    elif registry.version_of(SHADOW) == version:
+        registry.clear_alias(SHADOW, who, f"v{version} is the champion", at)
     return {
         "champion": move.version,
         "previous": move.previous,
         "promoted": True,
         "reason": verdict["reason"],
+        "shadow": shadow,
     }

@@ -220,6 +220,36 @@ class FeatureSet(BaseModel):
     """Value served for a feature of an unknown entity or a missing observation (with a flag)."""
 
 
+class ShadowPolicy(BaseModel):
+    """Live comparison of two registered versions on the same requests.
+
+    When the gate promotes a challenger, the replaced champion gets the ``shadow`` alias; when it keeps the
+    champion, the rejected challenger gets it. The service answers with the champion and scores every
+    request with the shadow too (logged, never answered); ``live_feedback`` joins both to the outcomes and
+    ``judge_shadow`` decides on that paired live evidence: the shadow becomes champion when it is better
+    (bootstrap lower bound of AUC(shadow) - AUC(champion) above ``margin``), the shadow is retired when
+    the champion is confirmed (upper bound below ``margin``) or after ``max_days`` without a verdict."""
+
+    enabled: bool = True
+    min_rows: int = Field(default=2000, ge=100)
+    """Labelled live rows scored by both versions before the evidence is judged."""
+    min_days: int = Field(default=2, ge=1)
+    """Days of outcomes (distinct event days) before the evidence is judged."""
+    max_days: int = Field(default=14, ge=1)
+    """Days of outcomes after which an undecided comparison ends: the champion stays, the shadow retires."""
+    margin: float = 0.0
+    """AUC(shadow) - AUC(champion) the shadow must beat with confidence to be promoted."""
+    promote: bool = True
+    """False: report the live verdict (tags, audit trail) but never move ``champion`` on it."""
+    bootstrap_samples: int = Field(default=400, ge=50)
+
+    @model_validator(mode="after")
+    def _days(self) -> ShadowPolicy:
+        if self.max_days < self.min_days:
+            raise ValueError(f"shadow.max_days ({self.max_days}) < shadow.min_days ({self.min_days})")
+        return self
+
+
 class ModelSpec(BaseModel):
     """What the model sees and the promotion policy its versions are judged by."""
 
@@ -259,6 +289,8 @@ class ModelSpec(BaseModel):
     obvious_high_risk: dict[str, float] = {}
     """Minimum functionality: rows set to the high-risk values must score above the same rows set to
     the low-risk values."""
+    shadow: ShadowPolicy = ShadowPolicy()
+    """Shadow evaluation of the replaced champion or the rejected challenger on live traffic."""
 
 
 class Thresholds(BaseModel):
@@ -272,6 +304,18 @@ class Thresholds(BaseModel):
     psi_alert: float = 0.25
     null_share_warn: float = 0.05
     null_share_alert: float = 0.2
+
+
+class SharedInputs(BaseModel):
+    """Inputs copied to every event that shares one observation (a weather reading is joined to every
+    flight of its airport and hour): the drift check tests them on their distinct observations, both in
+    the reference profile and in the live window, not on the rows they were copied to (thousands of
+    flights share a few hundred readings; counting each copy as an independent observation makes p-values
+    meaningless, and busier hours weigh more)."""
+
+    per: list[str] = Field(min_length=1)
+    """Logged columns that identify one observation (e.g. ``origin``, ``time_hour``)."""
+    inputs: list[str] = Field(min_length=1)
 
 
 class DriftPolicy(BaseModel):
@@ -298,6 +342,8 @@ class DriftPolicy(BaseModel):
     """Input -> the length of its cycle in hours (weekday: 168, hour of day: 24). Such an input is judged
     only in a window whose events span a whole cycle: three weekdays against a reference of all seven
     differ by construction, not by drift (status ``partial_cycle``, left out of the tests' family)."""
+    shared: list[SharedInputs] = []
+    """Groups of inputs tested on their distinct observations (see ``SharedInputs``)."""
     cycle_coverage: float = Field(default=0.9, gt=0, le=1)
     """The share of a cycle the window's first-to-last event time must span to count as whole (a week of
     flights runs Monday 05:00 to Sunday 23:59: 162 of 168 h)."""
@@ -395,6 +441,14 @@ class UseCase(BaseModel):
                 raise ValueError("monotone_increasing inputs must be numeric inputs")
             if unknown := sorted(set(self.drift.cycles) - inputs):
                 raise ValueError(f"drift.cycles: {unknown} are not model inputs")
+            shared = [c for group in self.drift.shared for c in group.inputs]
+            if unknown := sorted(set(shared) - inputs):
+                raise ValueError(f"drift.shared: {unknown} are not model inputs")
+            if twice := sorted({c for c in shared if shared.count(c) > 1}):
+                raise ValueError(f"drift.shared: {twice} are in more than one group")
+            logged = set(self.logged_columns())
+            if unlogged := sorted({c for g in self.drift.shared for c in g.per} - logged):
+                raise ValueError(f"drift.shared: per columns {unlogged} are not logged columns")
         primary = {c.name for c in self.source(self.primary_source).columns}
         for field, columns in (
             ("known_before_event", self.known_before_event),

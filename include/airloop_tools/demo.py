@@ -120,6 +120,8 @@ class Loop:
                 self.results.setdefault("materialized", []).append(
                     self.api.xcom(dag_id, run_id, "materialize")
                 )
+            else:
+                self.results.setdefault("judged", []).append(self.api.xcom(dag_id, run_id, "judge_shadow"))
 
     def train(self, run_id: str) -> dict[str, Any]:
         return {task: self.api.xcom("train_model", run_id, task) for task in ("train", "evaluate", "promote")}
@@ -151,10 +153,11 @@ def next_run_of(api: Any, known: set[str], dag_id: str = "drift_monitor") -> str
     return new[-1] if new else None
 
 
-def served_version(client: Any) -> str | None:
-    """The model version the service reports in its Prometheus metrics."""
+def served_version(client: Any, metric: str = "airloop_model_info") -> str | None:
+    """The model version the service reports in its Prometheus metrics (``airloop_shadow_info``: the
+    version it scores in shadow)."""
     text = client.get("/metrics").text
-    versions = re.findall(r'airloop_model_info\{[^}]*version="([^"]+)"[^}]*\}\s+1(?:\.0)?\b', text)
+    versions = re.findall(metric + r'\{[^}]*version="([^"]+)"[^}]*\}\s+1(?:\.0)?\b', text)
     return versions[-1] if versions else None
 
 
@@ -175,7 +178,7 @@ def fresh_state(settings: Any) -> None:
 
 
 def run_loop(plan: DemoPlan, fresh: bool = True) -> int:
-    from airloop.registry import CHAMPION
+    from airloop.registry import CHAMPION, SHADOW
     from airloop.resources import load_resources
     from airloop_tools.airflow_runtime import local_airflow
     from airloop_tools.service_runner import local_service
@@ -251,16 +254,25 @@ def run_loop(plan: DemoPlan, fresh: bool = True) -> int:
                         time.monotonic(),
                     )
                     loop.results["v2"] = loop.train(train_run)
-                champion = registry.version_of(CHAMPION)
+                champion, shadow = registry.version_of(CHAMPION), registry.version_of(SHADOW)
                 t0 = time.monotonic()
                 try:
                     api.wait_until(
-                        f"the service serving v{champion}", lambda: served_version(client) == champion, 60
+                        f"the service serving v{champion}" + (f" with v{shadow} in shadow" if shadow else ""),
+                        lambda: (
+                            served_version(client) == champion
+                            and served_version(client, "airloop_shadow_info") == shadow
+                        ),
+                        60,
                     )
                     loop.results["served_champion"] = {"version": champion, "seconds": time.monotonic() - t0}
                 except TimeoutError:  # /metrics did not show it; the replay below reports the versions served
                     out(f"  (the service's /metrics did not report v{champion} within 60 s)")
-                out(f"6. The service serves v{champion}; replaying {plan.after_days} more days")
+                out(
+                    f"6. The service serves v{champion}"
+                    + (f" (v{shadow} scored in shadow, never answered)" if shadow else "")
+                    + f"; replaying {plan.after_days} more days"
+                )
                 known |= {drift_run}
                 loop.results["live_after"] = replay_days(client, res, plan.after_first, plan.after_days)
             loop.ingest(plan.after_first, plan.batch_day - timedelta(days=1))
@@ -308,6 +320,35 @@ def _live_accuracy(lake: Lake, first: date, days: int) -> dict[str, dict[str, fl
         for v, t in totals.items()
         if t["rows"]
     }
+
+
+def _shadow_live(lake: Lake, first: date, days: int) -> list[dict[str, Any]]:
+    """Both versions' live ROC AUC on the same events (the champion answered, the shadow was logged),
+    pooled over ``days`` days from the paired evidence ``live_feedback`` kept."""
+    import pandas as pd
+    from sklearn.metrics import roc_auc_score
+
+    paths = [
+        lake.root / "monitoring" / "shadow" / f"ds={d}.parquet"
+        for d in day_range(first, first + timedelta(days=days - 1))
+    ]
+    frames = [pd.read_parquet(path) for path in paths if path.exists()]
+    if not frames:
+        return []
+    rows = pd.concat(frames, ignore_index=True)
+    pooled = []
+    for (champion, shadow), part in rows.groupby(["model_version", "shadow_version"]):
+        if 0 < part["y"].sum() < len(part):
+            pooled.append(
+                {
+                    "champion": champion,
+                    "shadow": shadow,
+                    "rows": len(part),
+                    "champion_roc_auc": roc_auc_score(part["y"], part["probability"]),
+                    "shadow_roc_auc": roc_auc_score(part["y"], part["shadow_probability"]),
+                }
+            )
+    return pooled
 
 
 def print_model(name: str, trained: dict[str, Any], model_name: str) -> None:
@@ -399,6 +440,16 @@ def print_summary(
                 f"Live accuracy {label} the retrain (v{version}): {m['accuracy']:.3f}, "
                 f"ROC AUC {m['roc_auc']:.3f} on {m['rows']:,} events with outcomes"
             )
+    for pair in _shadow_live(lake, plan.after_first, plan.after_days):
+        out(
+            f"Same events, live ROC AUC: v{pair['champion']} (answering) {pair['champion_roc_auc']:.3f} vs "
+            f"v{pair['shadow']} (in shadow, never answered) {pair['shadow_roc_auc']:.3f} on {pair['rows']:,} "
+            f"events ({pair['champion_roc_auc'] - pair['shadow_roc_auc']:+.3f} for the answering version)"
+        )
+    verdicts = [v for v in r.get("judged", []) if v and v["action"] != "none"]
+    if verdicts:
+        v = verdicts[-1]
+        out(f"Shadow judge (live_feedback): {v['action']} - {v['reason']}")
     if "batch" in r:
         b = r["batch"]
         out(

@@ -148,8 +148,26 @@ def test_3_the_retrain_is_judged_and_the_service_follows_the_champion(loop):
     assert run_tags["airloop.trigger_reason"].startswith("drift_monitor: drift in ")
     assert "temp" in json.loads(run_tags["airloop.drift_evidence"])["drifted_features"]
     assert v2.tags["gate.verdict"] and v2.tags["gate.reason"]  # moved or kept, with the reason recorded
-    champion = registry.version_of("champion")
+    champion, shadow = registry.version_of("champion"), registry.version_of("shadow")
     assert champion in ("1", "2")
-    wait_for(lambda: served_version(loop.client) == champion, f"the service reports v{champion}")
+    # the other candidate is scored in shadow: the replaced champion, or a challenger the holdout kept out
+    expected_shadow = {"1": "2" if v2.tags["gate.verdict"] == "worse" else None, "2": "1"}[champion]
+    assert shadow == expected_shadow
+    wait_for(
+        lambda: (
+            served_version(loop.client) == champion
+            and served_version(loop.client, "airloop_shadow_info") == shadow
+        ),
+        f"the service reports v{champion} (shadow v{shadow})",
+    )
     again = replay(loop.client, loop.july.head(5), loop.res.use_case)
     assert again["versions"] == [champion]
+    if shadow is not None:
+
+        def shadowed() -> int:
+            live = pd.concat(
+                list(loop.res.live_store.scan(None, None, ["shadow_version"])), ignore_index=True
+            )
+            return int((live.get("shadow_version", pd.Series(dtype=object)).astype(str) == shadow).sum())
+
+        wait_for(lambda: shadowed() >= 5, f"the replayed rows logged with v{shadow}'s shadow scores")

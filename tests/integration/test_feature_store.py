@@ -111,6 +111,45 @@ def test_historical_retrieval_equals_plain_pandas(local_store):
     assert len(got) == len(flights) and (got.event_timestamp.to_numpy() == when.to_numpy()).all()
 
 
+@pytest.mark.parametrize(
+    "instant",
+    [
+        "2013-01-09T05:00Z",  # midnight in New York: what batch_inference asks for the day ahead
+        "2013-01-09T17:37Z",  # mid-day, between weather readings
+        "2013-01-06T08:00Z",  # earlier: newer partitions exist and must be ignored
+        "2013-01-01T06:00Z",  # the first day: no history snapshot yet (unknown, defaults)
+    ],
+)
+def test_single_instant_lookup_equals_historical_retrieval(local_store, instant):
+    """Batch scoring's read of one instant straight from the partitions (TTL pruning, latest per key)
+    gives exactly the features Feast's historical retrieval gives for every row at that instant,
+    including unknown entities (defaults and missing flags) and a missing tail number."""
+    from airloop.batch import features_as_of
+    from airloop.featurestore.asof import AsOfLookup
+
+    store, lake = local_store
+    flights = lake.read_partition("validated", "flights", "2013-01-09")
+    odd = flights.head(3).assign(
+        carrier=["ZZ", "AA", "UA"], dest=["XXX", "MIA", "IAH"], tailnum=[None, "N000ZZ", None]
+    )
+    events = pd.concat([flights, odd], ignore_index=True)
+    at = pd.Timestamp(instant).to_pydatetime()
+    expected = features_as_of(store, UC, events, at)
+    lookup = AsOfLookup(store, UC)
+    columns = {c: events[c].to_numpy() for c in lookup.request_columns}
+    got = pd.DataFrame(lookup.features(columns, at))
+    keys = {UC.entity_key(e) for e in UC.entities}  # (a missing key: None there, MISSING_KEY here)
+    names = [c for c in expected.columns if c in got.columns and c not in keys | {"event_timestamp"}]
+    assert set(feature_columns(UC)) <= set(names)
+    pd.testing.assert_frame_equal(
+        got[names].astype("float64", errors="ignore"),
+        expected[names].astype("float64", errors="ignore"),
+        check_dtype=False,
+    )
+    again = pd.DataFrame(lookup.features(columns, at))  # the second call of an instant: the memo
+    pd.testing.assert_frame_equal(again, got)
+
+
 def test_training_set_has_label_and_no_forbidden_column(local_store):
     from airloop.featurestore import training_set
 

@@ -283,12 +283,13 @@ def test_requests_queued_together_are_scored_together_and_fail_alone():
 
     class Service:
         calls: list[int] = []
+        shadow = None
 
-        def score(self, batch, scorer):
+        def score(self, batch):
             self.calls.append(len(batch))
             if any(request.rows == ["bad"] for request in batch):
                 raise ValueError("bad row")
-            return [{"rows": len(request.rows)} for request in batch]
+            return [{"rows": len(request.rows)} for request in batch], None
 
     async def submit_all():
         scorer = Scorer(Service())
@@ -382,6 +383,53 @@ def test_hot_swap_without_failed_requests_and_live_log(server):
     assert len(mine) >= served  # earlier tests of this server share the log folder
     assert set(mine.model_version) == {"1", v2}
     assert {"probability", "request_id", "served_at", "temp", "carrier_delayed_share_7d"} <= set(live.columns)
+
+
+def test_a_shadow_version_is_scored_and_logged_but_never_answered(server):
+    """With the ``shadow`` alias on another version (v1's judged network: different weights), answers
+    come from the champion only, and the live log holds the shadow's scores of the same rows, equal to
+    what that version scores from the logged features."""
+    import mlflow
+    import numpy as np
+
+    from airloop.livelog import read_live
+    from airloop.model.pyfunc import RegisteredModel
+    from airloop.registry import ModelRegistry
+
+    client, process, home = server
+    uri = f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"
+    registry = ModelRegistry(uri, "flight_delay")
+    tags = registry.version("1").tags
+    judged = tags["airloop.judged_model_uri"]
+    shadow = registry.register(
+        judged, tags["airloop.judged_run_id"], {"test": "shadow"}, judged.split("/")[-1]
+    )
+    registry.move_alias("shadow", shadow, "test", "shadow test", "2013-01-30T00:00:00-05:00")
+    bodies = [[{**VARIANTS[i % len(VARIANTS)], "flight": 300 + i}] * (1 + i % 3) for i in range(6)]
+
+    def shadowed() -> bool:
+        for rows in bodies:
+            answer = predict(client, rows)
+            assert answer.status_code == 200 and answer.json()["model_version"] == "1", answer.text
+            assert all(
+                set(p) == {"probability", "label", "model_version", "flags"}
+                for p in answer.json()["predictions"]
+            )
+        return f'airloop_rows_shadowed_total{{version="{shadow}"}}' in client.get("/metrics").text
+
+    wait_for(shadowed, "the service scores the shadow version", 30, poll=0.5)
+    registry.clear_alias("shadow", "test", "shadow test done", "2013-01-30T00:00:00-05:00")
+    os.killpg(process.pid, signal.SIGTERM)  # graceful: the live log drains its queue
+    process.wait(30)
+    live = read_live(home / "lake" / "live")
+    rows = live[live["shadow_version"].astype(str) == shadow].reset_index(drop=True)
+    assert len(rows) >= sum(len(b) for b in bodies) and set(rows.model_version) == {"1"}
+    mlflow.set_tracking_uri(uri)
+    model = RegisteredModel(f"models:/flight_delay/{shadow}", shadow)
+    expected = model.probability(rows)
+    assert np.allclose(rows["shadow_probability"], expected, rtol=0, atol=1e-6)
+    assert not np.allclose(rows["shadow_probability"], rows["probability"], atol=1e-3)  # another network
+    assert ((rows["shadow_probability"] >= model.arrays.threshold) == (rows["shadow_label"] == 1)).all()
 
 
 def test_a_fresh_deployment_serves_503_until_definitions_and_a_champion_exist(champion_home, tmp_path):

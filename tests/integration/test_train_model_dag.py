@@ -126,6 +126,7 @@ def test_train_promote_retrain_and_rollback(trained_home, monkeypatch):
     assert run2.data.tags["airloop.trigger_reason"] == "drift"
     assert json.loads(run2.data.tags["airloop.drift_evidence"]) == evidence
     assert registry.version("2").tags["gate.verdict"] in ("better", "within_tolerance")
+    assert registry.version_of("shadow") == "1"  # the replaced champion is compared on live traffic
 
     rollback = dag_named("rollback_model").test(
         logical_date=datetime(2013, 2, 3, tzinfo=UTC), run_conf={"reason": "bad canary"}
@@ -134,7 +135,9 @@ def test_train_promote_retrain_and_rollback(trained_home, monkeypatch):
     assert registry.version_of("champion") == "1"
     trail = [(m.alias, m.version, m.previous) for m in registry.audit_trail() if m.alias == "champion"]
     assert trail == [("champion", "1", None), ("champion", "2", "1"), ("champion", "1", "2")]
-    assert registry.audit_trail()[-1].why == "rollback: bad canary"
+    assert [m.why for m in registry.audit_trail() if m.alias == "champion"][-1] == "rollback: bad canary"
+    assert registry.version_of("shadow") is None  # a human rolled back: v2 is not re-judged behind them
+    assert registry.audit_trail()[-1].alias == "shadow" and registry.audit_trail()[-1].version is None
 
     # batch inference of the next day with the champion (v1): equal to scoring the same rows in process
     from airloop.batch import features_as_of, schedule

@@ -234,6 +234,59 @@ def test_a_cyclic_input_is_judged_only_over_a_whole_cycle():
     assert {r.feature: r.status for r in engine.evaluate(policy)}["carrier"] == "alert"  # span unknown
 
 
+def _readings(rng, hours: int, busy_warm: bool) -> pd.DataFrame:
+    """Events copying one hourly reading each (``temp`` per ``(origin, hour)``), and a per-event input.
+    ``busy_warm``: warm hours get many more events than cold ones (traffic follows the daytime), so
+    the copies weigh warm readings more although the readings come from the same distribution."""
+    readings = pd.DataFrame(
+        {
+            "origin": np.repeat(["EWR", "JFK", "LGA"], hours),
+            "hour": np.tile(np.arange(hours), 3),
+            "temp": rng.normal(15, 8, 3 * hours),
+        }
+    )
+    if busy_warm:
+        copies = np.where(readings.temp > 15, 12, 2)
+    else:
+        copies = np.full(len(readings), 7)
+    events = readings.loc[readings.index.repeat(copies)].reset_index(drop=True)
+    events["x"] = rng.normal(0, 1, len(events))
+    return events
+
+
+def test_shared_inputs_are_tested_on_their_distinct_observations():
+    """A reading copied to every event of its hour: counted per row, a window whose busy hours are the
+    warm ones alerts on ``temp`` although its readings come from the reference's distribution; tested on
+    distinct readings (profile and window deduplicated alike, across chunks) it does not, while a real
+    shift of the readings still alerts; ``min_rows`` applies to the window's rows."""
+    rng = np.random.default_rng(21)
+    train = _readings(rng, 700, busy_warm=False)
+    scores = rng.uniform(0, 1, len(train))
+    per_row = reference_profile(train, [], ["temp", "x"], scores)
+    shared = reference_profile(train, [], ["temp", "x"], scores, {"temp": ["origin", "hour"]})
+    assert shared["numeric"]["temp"]["rows"] == 2100 and shared["numeric"]["x"]["rows"] == len(train)
+    assert shared["shared"] == {"temp": ["origin", "hour"]} and per_row["shared"] == {}
+    policy = DriftPolicy(min_rows=1000, prediction=False)
+
+    def check(profile, window, chunks=3):
+        engine = DriftEngine.from_profile(profile, prediction=False, threads=1)
+        for bounds in np.array_split(np.arange(len(window)), chunks):
+            engine.update(window.iloc[bounds].reset_index(drop=True))
+        return {r.feature: r for r in engine.evaluate(policy)}, engine
+
+    live = _readings(rng, 168, busy_warm=True)
+    counted, _ = check(per_row, live)
+    assert counted["temp"].status == "alert"  # the copies, not the weather
+    distinct, engine = check(shared, live)
+    assert distinct["temp"].rows == 3 * 168 and distinct["temp"].status in ("ok", "significant")
+    assert distinct["x"].rows == len(live) == engine.rows
+    assert engine.columns[-2:] == ["origin", "hour"]
+    hot = live.assign(temp=live.temp + 8)
+    assert check(shared, hot)[0]["temp"].status == "alert"  # a real shift of the readings
+    # a window of 504 readings but under min_rows events is too small, however it is deduplicated
+    assert check(shared, live.head(900), chunks=2)[0]["temp"].status == "too_few_rows"
+
+
 def test_report_has_table_and_overlays():
     rng = np.random.default_rng(12)
     profile, _ = _profile(rng)

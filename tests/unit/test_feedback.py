@@ -1,4 +1,5 @@
 import pandas as pd
+import pytest
 
 from airloop.feedback import day_metrics
 from airloop.usecases import load_use_case
@@ -66,3 +67,44 @@ def test_served_predictions_joined_to_outcomes_by_flight_key():
     assert m["by_version"]["1"] == {"rows": 2, "accuracy": 1.0, "roc_auc": 1.0, "positive_rate": 0.5}
     assert m["by_version"]["2"]["rows"] == 1 and m["by_version"]["2"]["accuracy"] == 0.0
     assert m["by_version"]["2"]["roc_auc"] is None  # one class only: undefined, not invented
+
+
+def test_rows_a_shadow_scored_give_both_versions_metrics_on_the_same_events():
+    served = pd.DataFrame(
+        [
+            {
+                **KEY,
+                "flight": f,
+                "probability": p,
+                "label": int(p >= 0.5),
+                "model_version": "2",
+                "served_at": pd.Timestamp("2013-01-05T10:00Z"),
+                "shadow_version": shadow,
+                "shadow_probability": sp,
+                "shadow_label": float(sp >= 0.5) if sp == sp else float("nan"),
+            }
+            for f, p, shadow, sp in [
+                (1, 0.9, "1", 0.2),
+                (2, 0.1, "1", 0.6),
+                (3, 0.8, "1", 0.7),
+                (4, 0.3, None, float("nan")),  # served before the shadow was loaded
+            ]
+        ]
+    )
+    outcomes = pd.DataFrame(
+        [
+            {**KEY, "flight": 1, "dep_time": 900.0, "arr_delay": 60.0},  # delayed
+            {**KEY, "flight": 2, "dep_time": 900.0, "arr_delay": 0.0},  # on time
+            {**KEY, "flight": 3, "dep_time": 900.0, "arr_delay": 45.0},  # delayed
+            {**KEY, "flight": 4, "dep_time": 900.0, "arr_delay": 0.0},
+        ]
+    )
+    m = day_metrics(served, outcomes, UC)
+    assert m["by_version"]["2"]["rows"] == 4  # the answers: every row, by the champion
+    (pair,) = m["shadow"]
+    assert pair["champion"] == "2" and pair["shadow"] == "1" and pair["rows"] == 3
+    assert pair["champion_metrics"]["roc_auc"] == 1.0 and pair["champion_metrics"]["accuracy"] == 1.0
+    assert pair["shadow_metrics"]["roc_auc"] == 0.5 and pair["shadow_metrics"]["accuracy"] == pytest.approx(
+        1 / 3
+    )
+    assert "shadow" not in day_metrics(served.drop(columns=["shadow_version"]), outcomes, UC)

@@ -81,3 +81,25 @@ def test_a_drift_cycle_of_something_the_model_does_not_see_is_refused():
     flights["drift"]["cycles"]["weekdya"] = 168
     with pytest.raises(ValidationError, match=r"drift.cycles: \['weekdya'\] are not model inputs"):
         type(load_use_case("flights")).model_validate(flights)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"per": ["origin", "time_hour"], "inputs": ["tmep"]},
+            r"drift.shared: \['tmep'\] are not model inputs",
+        ),
+        ({"per": ["origin", "hour_of_reading"], "inputs": ["dep_minute_of_day"]}, r"per columns \[.hour_of_reading.\]"),
+        ({"per": ["origin"], "inputs": ["temp"]}, r"drift.shared: \['temp'\] are in more than one group"),
+    ],
+)
+def test_shared_drift_inputs_must_be_model_inputs_with_logged_observation_keys(change, message):
+    from pydantic import ValidationError
+
+    from airloop.usecases import load_use_case
+
+    flights = load_use_case("flights").model_dump()
+    flights["drift"]["shared"].append(change)
+    with pytest.raises(ValidationError, match=message):
+        type(load_use_case("flights")).model_validate(flights)

@@ -6,6 +6,11 @@ window larger than memory is fed chunk by chunk, see ``airloop.drift.monitor.sca
 ``evaluate(policy)`` applies the use case's decision policy and returns one ``FeatureDrift`` per monitored
 feature (and the score).
 Numeric columns are processed in parallel threads (the compiled window scan releases the GIL).
+
+Inputs the profile marks as ``shared`` (input -> the columns of one observation, e.g. a weather reading
+per airport and hour; ``DriftPolicy.shared``) are tested on the window's distinct observations: a row
+feeds them only the first time its observation appears in the window (across chunks), as the
+reference was profiled on the training rows' distinct observations.
 """
 
 from __future__ import annotations
@@ -98,11 +103,20 @@ class DriftEngine:
         categorical: dict[str, CategoricalReference],
         score: NumericReference | None = None,
         threads: int | None = None,
+        shared: Mapping[str, list[str]] | None = None,
     ) -> None:
         self.numeric = {name: NumericAccumulator(ref) for name, ref in numeric.items()}
         self.categorical = {name: CategoricalAccumulator(ref) for name, ref in categorical.items()}
         self.score = NumericAccumulator(score) if score is not None else None
         self.threads = threads or min(len(self.numeric) + 1, os.cpu_count() or 1)
+        self.shared = {
+            name: tuple(per)
+            for name, per in (shared or {}).items()
+            if name in self.numeric or name in self.categorical
+        }
+        """Input -> the columns of one observation: tested on the window's distinct observations."""
+        self._seen: dict[tuple[str, ...], np.ndarray] = {}
+        self.window_rows = 0
 
     @classmethod
     def from_profile(
@@ -129,37 +143,67 @@ class DriftEngine:
         if features is not None and (missing := set(features) - set(numeric) - set(categorical)):
             raise ValueError(f"monitored features without a reference profile: {sorted(missing)}")
         score = _numeric_reference(profile["score"]) if prediction and profile.get("score") else None
-        return cls(numeric, categorical, score, threads)
+        # (a profile written before shared inputs has no "shared": every input is compared per row)
+        return cls(numeric, categorical, score, threads, profile.get("shared"))
 
     @property
     def columns(self) -> list[str]:
         """Window columns the engine reads."""
-        return [*self.numeric, *self.categorical, *([SCORE_COLUMN] if self.score is not None else [])]
+        per = [c for columns in self.shared.values() for c in columns]
+        return list(
+            dict.fromkeys(
+                [*self.numeric, *self.categorical, *([SCORE_COLUMN] if self.score is not None else []), *per]
+            )
+        )
+
+    def _first_seen(self, per: tuple[str, ...], chunk: Mapping[str, Any]) -> np.ndarray:
+        """Rows of ``chunk`` whose observation (values of ``per``) appears for the first time in the
+        window: the first row of each observation new in this chunk."""
+        import pandas as pd
+
+        hashes = pd.util.hash_pandas_object(
+            pd.DataFrame({c: np.asarray(chunk[c]) for c in per}), index=False
+        ).to_numpy()
+        _, first = np.unique(hashes, return_index=True)
+        new = np.zeros(len(hashes), dtype=bool)
+        new[first] = True
+        seen = self._seen.get(per)
+        if seen is not None and len(seen):
+            new &= ~np.isin(hashes, seen)
+        self._seen[per] = np.union1d(seen, hashes[new]) if seen is not None else np.unique(hashes[new])
+        return new
 
     @property
     def rows(self) -> int:
-        accumulators: list[NumericAccumulator | CategoricalAccumulator] = [
-            *self.numeric.values(),
-            *self.categorical.values(),
-        ]
-        first = next(iter(accumulators), self.score)
-        return first.rows if first is not None else 0
+        """Window rows folded in so far (a shared input's test counts its distinct observations)."""
+        return self.window_rows
 
     def update(self, chunk: Mapping[str, Any]) -> None:
         """Fold one chunk of the window in (every column of ``columns`` must be present)."""
         if missing := [c for c in self.columns if c not in chunk]:
             raise KeyError(f"window chunk lacks columns {missing}")
-        jobs = [(acc, chunk[name]) for name, acc in self.numeric.items()]
+        masks = {per: self._first_seen(per, chunk) for per in dict.fromkeys(self.shared.values())}
+
+        def values(name: str) -> Any:
+            per = self.shared.get(name)
+            return (
+                chunk[name]
+                if per is None
+                else np.asarray(chunk[name], dtype=object if name in self.categorical else None)[masks[per]]
+            )
+
+        self.window_rows += len(chunk[self.columns[0]]) if self.columns else 0
+        jobs = [(acc, values(name)) for name, acc in self.numeric.items()]
         if self.score is not None:
             jobs.append((self.score, chunk[SCORE_COLUMN]))
         if self.threads > 1 and len(jobs) > 1:
             with ThreadPoolExecutor(self.threads) as pool:
                 list(pool.map(lambda job: job[0].update(np.asarray(job[1])), jobs))
         else:
-            for acc, values in jobs:
-                acc.update(np.asarray(values))
+            for acc, data in jobs:
+                acc.update(np.asarray(data))
         for name, cat in self.categorical.items():
-            cat.update(chunk[name])
+            cat.update(values(name))
 
     def evaluate(
         self, policy: DriftPolicy, epsilon: float = PSI_EPSILON, span_hours: float | None = None
@@ -199,7 +243,7 @@ class DriftEngine:
         if self.score is not None:
             statistic, p = self.score.ks()
             results.append(self._numeric_result(SCORE, "score", self.score, statistic, p, epsilon))
-        apply_policy(results, policy, span_hours)
+        apply_policy(results, policy, span_hours, self.window_rows)
         return results
 
     @staticmethod
@@ -253,11 +297,18 @@ def _ecdf_at(ref: NumericReference, acc: NumericAccumulator, which: str) -> list
     return (acc.at_or_below[idx] / max(acc.present, 1)).tolist()
 
 
-def apply_policy(results: list[FeatureDrift], policy: DriftPolicy, span_hours: float | None = None) -> None:
+def apply_policy(
+    results: list[FeatureDrift],
+    policy: DriftPolicy,
+    span_hours: float | None = None,
+    window_rows: int | None = None,
+) -> None:
     """Adjust p-values across the window's tests and grade each feature (in place).
 
     One family: every judged feature's main test (KS or chi-square) and its null-share test. A cyclic
     input (``policy.cycles``) in a window spanning less than its cycle is not judged: ``partial_cycle``.
+    ``policy.min_rows`` applies to the window's rows (``window_rows``; None: each test's own rows), not to
+    a shared input's distinct observations.
     """
     judged = []
     for r in results:
@@ -276,7 +327,7 @@ def apply_policy(results: list[FeatureDrift], policy: DriftPolicy, span_hours: f
         null_adjusted = float(adjusted[k + i])
         floors = policy.thresholds(r.feature)
         r.reasons = []
-        if r.rows < policy.min_rows:
+        if (window_rows if window_rows is not None else r.rows) < policy.min_rows:
             r.status = "too_few_rows"
             continue
         significant = r.p_adjusted < policy.alpha

@@ -279,6 +279,9 @@ def check_window(
         "policy": policy.model_dump(),
         "run": run_label,
         "features": [r.as_dict() for r in results],
+        # input -> the columns of one observation: its test's rows are the window's distinct observations
+        # (empty for a champion whose profile predates shared inputs: then every input is compared per row)
+        "shared": {name: list(per) for name, per in engine.shared.items()},
         "performance": performance.as_dict(),
         "decision": decision.__dict__,
         "report": {"html": str(folder / "report.html"), "json": str(folder / "summary.json")},

@@ -181,7 +181,18 @@ cooldown {summary["policy"]["cooldown_hours"]} h.</p>
 <h2>Decision: {html.escape(decision["status"])}</h2><p>{html.escape(decision["reason"])}</p>
 <p>Performance: champion holdout ROC AUC {_fmt(perf["champion_auc"])}, live {_fmt(perf["live_auc"])}
 ({perf["labelled_rows"]} labelled rows).</p>
-<h2>Features</h2><p>Click a column to sort.</p>
+<h2>Features</h2><p>Click a column to sort.{_shared_note(summary.get("shared") or {})}</p>
 <table id="features"><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table>
 <h2>Distributions</h2>{"".join(_figure(f) for f in features)}
 </body></html>"""
+
+
+def _shared_note(shared: dict[str, list[str]]) -> str:
+    """Which inputs were tested on distinct observations (their ``rows`` count observations)."""
+    groups: dict[str, list[str]] = {}
+    for name, per in shared.items():
+        groups.setdefault(", ".join(per), []).append(name)
+    return "".join(
+        f" Tested on distinct ({html.escape(per)}) observations, not rows: {html.escape(', '.join(names))}."
+        for per, names in groups.items()
+    )

@@ -45,11 +45,32 @@ def categorical_profile(values: pd.Series) -> dict:
 
 
 def reference_profile(
-    frame: pd.DataFrame, categorical: list[str], numeric: list[str], scores: np.ndarray
+    frame: pd.DataFrame,
+    categorical: list[str],
+    numeric: list[str],
+    scores: np.ndarray,
+    shared: dict[str, list[str]] | None = None,
 ) -> dict:
+    """The profile of ``frame``'s rows; ``shared``: input -> the columns of one observation, profiled on
+    ``frame``'s distinct observations (first row of each), and recorded under ``shared`` so the drift
+    check deduplicates the live window the same way (a profile without it predates this: every input
+    was profiled per row, and the check compares per row)."""
+    shared = {c: per for c, per in (shared or {}).items() if c in categorical or c in numeric}
+    distinct: dict[tuple[str, ...], pd.DataFrame] = {}
+
+    def rows_of(column: str) -> pd.Series:
+        per = shared.get(column)
+        if per is None:
+            return frame[column]
+        key = tuple(per)
+        if key not in distinct:
+            distinct[key] = frame.drop_duplicates(subset=list(per))
+        return distinct[key][column]
+
     return {
-        "numeric": {c: numeric_profile(frame[c]) for c in numeric},
-        "categorical": {c: categorical_profile(frame[c]) for c in categorical},
+        "numeric": {c: numeric_profile(rows_of(c)) for c in numeric},
+        "categorical": {c: categorical_profile(rows_of(c)) for c in categorical},
         "score": numeric_profile(pd.Series(scores)),
         "rows": int(len(frame)),
+        "shared": shared,
     }

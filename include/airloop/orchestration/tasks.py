@@ -314,6 +314,14 @@ def record_feedback(triggering_asset_events: Any) -> list[dict[str, Any]]:
     return recorded
 
 
+def judge_shadow(who: str, at: str) -> dict[str, Any]:
+    """The live verdict on the champion and its shadow (``airloop.shadow``); acts on it."""
+    from airloop.shadow import judge_shadow as judge
+
+    res = _resources()
+    return judge(res.registry, res.use_case, res.lake, who, at)
+
+
 def check_drift(window: dict[str, Any] | None, run_id: str) -> dict[str, Any]:
     """Drift of the sensor's window against the champion; the decision and, if it retrains, the conf."""
     from airloop.drift.monitor import Window, check_window, retrain_conf

@@ -8,6 +8,12 @@ the ``champion`` at start-up (so ``/readyz`` answers only once a model is loaded
 scored whole by one model. Each served row (inputs, features, prediction, model version, request id,
 time served) goes to the live-traffic log.
 
+Shadow evaluation (``ModelSpec.shadow``): when the registry's ``shadow`` alias names another version, the
+service scores every answered batch with it too, right after the answers leave (same features, same
+per-request groups), and logs its probability and label beside the champion's (``shadow_version``,
+``shadow_probability``, ``shadow_label``); it is never answered. ``live_feedback`` compares the two on the
+same events once their outcomes land.
+
 Requests that arrive while others are being scored are scored together (``Scorer``): one online-store
 read, one request-time transform and one preprocessing pass for all of them, then each request's rows
 through the network on their own, so a request's answer never depends on what it was batched with.
@@ -64,6 +70,17 @@ MODEL_INFO = bentoml.metrics.Gauge(
 ROWS_SERVED = bentoml.metrics.Counter(
     name="airloop_rows_served", documentation="prediction rows served", labelnames=["version"]
 )
+SHADOW_INFO = bentoml.metrics.Gauge(
+    name="airloop_shadow_info",
+    documentation="1 for the version scored in shadow (logged, never answered)",
+    labelnames=["model", "version"],
+    multiprocess_mode="livemax",
+)
+ROWS_SHADOWED = bentoml.metrics.Counter(
+    name="airloop_rows_shadowed",
+    documentation="served rows also scored by the shadow version (logged, never answered)",
+    labelnames=["version"],
+)
 BATCH_REQUESTS = bentoml.metrics.Histogram(
     name="airloop_batch_requests",
     documentation="requests scored together in one batch",
@@ -93,6 +110,10 @@ class Scored:
     served_at: datetime
     inputs: dict[str, list[Any]]
     """The ``LOGGED_INPUTS`` request fields of every row."""
+    shadow_version: str | None = None
+    shadow_probability: np.ndarray | None = None
+    shadow_label: np.ndarray | None = None
+    """The shadow version's scores of the same rows (set after the answers left; see ``Scorer.run``)."""
 
 
 @dataclass
@@ -136,7 +157,7 @@ class Scorer:
 
     def run(self, batch: list[Pending]) -> None:
         try:
-            answers = self.service.score(batch, self)
+            answers, scored = self.service.score(batch)
         except Exception as error:  # noqa: BLE001 - only the request that fails fails: score each alone
             if len(batch) > 1:
                 for request in batch:
@@ -147,9 +168,14 @@ class Scorer:
         for request, answer in zip(batch, answers, strict=True):
             if not request.future.done():
                 request.future.set_result(answer)
+        self.unlogged.append(scored)
+        loop = asyncio.get_running_loop()
+        if self.service.shadow is not None:
+            # After the answers: the waiting handlers were scheduled first by set_result.
+            loop.call_soon(self.service.score_shadow, scored)
         if not self.log_scheduled:
             self.log_scheduled = True
-            asyncio.get_running_loop().call_later(LOG_EVERY_SECONDS, self.write_log)
+            loop.call_later(LOG_EVERY_SECONDS, self.write_log)
 
     def write_log(self) -> None:
         self.log_scheduled = False
@@ -160,8 +186,9 @@ class Scorer:
 
 def log_frame(scored: list[Scored]) -> Any:
     """One live-log frame for scored batches: every feature column, then probability, label,
-    model_version, request_id, served_at, and the ``LOGGED_INPUTS`` not among the features (one DataFrame
-    built from arrays at once)."""
+    model_version, request_id, served_at, the shadow's ``shadow_version``, ``shadow_probability`` and
+    ``shadow_label`` when a batch of the frame was shadowed (null for rows that were not), and the
+    ``LOGGED_INPUTS`` not among the features (one DataFrame built from arrays at once)."""
     import numpy as np
     import pandas as pd
 
@@ -179,6 +206,19 @@ def log_frame(scored: list[Scored]) -> Any:
         ),
         "served_at": pd.DatetimeIndex(served).tz_localize("UTC"),
     }
+    if any(s.shadow_version is not None for s in scored):
+        columns["shadow_version"] = np.repeat(
+            np.array([s.shadow_version for s in scored], dtype=object), rows
+        )
+        for name in ("probability", "label"):
+            columns[f"shadow_{name}"] = np.concatenate(
+                [
+                    getattr(s, f"shadow_{name}").astype(np.float64)
+                    if s.shadow_version is not None
+                    else np.full(n, np.nan)
+                    for s, n in zip(scored, rows, strict=True)
+                ]
+            )
     for name in scored[0].inputs:
         if name not in columns:
             listed = [v for s in scored for v in s.inputs[name]]
@@ -222,7 +262,9 @@ class PredictionService:
         # the watcher finds both; it does not crash-loop.
         self.lookup: OnlineLookup | None = None
         self.champion: RegisteredModel | None = None
+        self.shadow: RegisteredModel | None = None  # scored beside the champion, logged, never answered
         self._waiting_for = ""  # what the service last said it waits for (logged once, not every tick)
+        self._shadow_failed = ""  # the shadow version whose scoring failure was logged
         self._become_ready()
         self.live: LiveLog = LiveLog(RESOURCES.live_store)  # the lake's Parquet, or PostgreSQL in production
         self.scorer = Scorer(self)
@@ -236,26 +278,22 @@ class PredictionService:
         gc.collect()
         gc.freeze()
 
-    def _load(self) -> RegisteredModel:
-        """The champion, as one object swapped as a whole (version, model and its input columns)."""
+    def _load(self, alias: str, version: str) -> RegisteredModel:
+        """A version, as one object swapped as a whole (version, model and its input columns)."""
         from airloop.model.pyfunc import RegisteredModel
 
-        version = self.registry.version_of("champion")
-        if version is None:
-            raise RuntimeError(f"no champion of {USE_CASE.model_name}: train and promote one first")
-        champion = RegisteredModel(f"models:/{USE_CASE.model_name}/{version}", version)
-        champion.score({c: [] for c in champion.inputs}, [])  # its array scorer is built before it serves
-        logger.info("serving %s v%s", USE_CASE.model_name, version)
-        if self.champion is not None:
-            MODEL_INFO.labels(model=USE_CASE.model_name, version=self.champion.version).set(0)
-        MODEL_INFO.labels(model=USE_CASE.model_name, version=version).set(1)
-        return champion
+        model = RegisteredModel(f"models:/{USE_CASE.model_name}/{version}", version)
+        model.score({c: [] for c in model.inputs}, [])  # its array scorer is built before it serves
+        logger.info("%s: %s v%s", alias, USE_CASE.model_name, version)
+        return model
 
     def _become_ready(self) -> None:
-        """Build the feature lookup once its definitions exist; load a new champion when the alias moved."""
+        """Build the feature lookup once its definitions exist; load a new champion when the alias moved,
+        and the shadow version (``ModelSpec.shadow``) when it differs from the champion."""
         from feast.errors import FeastObjectNotFoundException
 
         from airloop.featurestore import online_lookup
+        from airloop.registry import CHAMPION, SHADOW
 
         if self.lookup is None:
             try:
@@ -264,12 +302,28 @@ class PredictionService:
                 self._not_ready(f"{exc} (materialize_features applies the feature definitions)")
                 self.store.refresh_registry()  # the next tick sees definitions applied meanwhile
                 return
-        version = self.registry.version_of("champion")
+        version = self.registry.version_of(CHAMPION)
         if version is None:
             if self.champion is None:
                 self._not_ready(f"no champion of {USE_CASE.model_name} yet (train_model promotes one)")
         elif self.champion is None or version != self.champion.version:
-            self.champion = self._load()  # one reference assignment: a batch holds the one it began with
+            champion = self._load(CHAMPION, version)
+            if self.champion is not None:
+                MODEL_INFO.labels(model=USE_CASE.model_name, version=self.champion.version).set(0)
+            MODEL_INFO.labels(model=USE_CASE.model_name, version=version).set(1)
+            self.champion = champion  # one reference assignment: a batch holds the one it began with
+        shadowing = USE_CASE.model is not None and USE_CASE.model.shadow.enabled
+        shadow = self.registry.version_of(SHADOW) if shadowing else None
+        if shadow is None or shadow == version:
+            if self.shadow is not None:
+                logger.info("shadow: v%s no longer scored", self.shadow.version)
+                SHADOW_INFO.labels(model=USE_CASE.model_name, version=self.shadow.version).set(0)
+            self.shadow = None
+        elif self.shadow is None or shadow != self.shadow.version:
+            if self.shadow is not None:
+                SHADOW_INFO.labels(model=USE_CASE.model_name, version=self.shadow.version).set(0)
+            self.shadow = self._load(SHADOW, shadow)
+            SHADOW_INFO.labels(model=USE_CASE.model_name, version=shadow).set(1)
 
     def _not_ready(self, reason: str) -> None:
         if reason != self._waiting_for:
@@ -330,15 +384,33 @@ class PredictionService:
                 f"not ready: no champion of {USE_CASE.model_name} yet: train and promote one"
             )
 
-    def score(self, batch: list[Pending], scorer: Scorer) -> list[dict[str, Any]]:
-        """Answers for a batch of requests, all scored by one champion; their rows wait for the log."""
+    def score(self, batch: list[Pending]) -> tuple[list[dict[str, Any]], Scored]:
+        """Answers for a batch of requests, all scored by one champion, and their rows for the log."""
         champion = self.champion  # this batch's model, whatever the watcher does meanwhile
         assert champion is not None and self.lookup is not None  # the endpoints answer 503 before both exist
         answers, scored = score_batch(self.lookup, champion, batch, datetime.now(UTC))
-        scorer.unlogged.append(scored)
         ROWS_SERVED.labels(version=champion.version).inc(sum(scored.counts))
         BATCH_REQUESTS.observe(len(batch))
-        return answers
+        return answers, scored
+
+    def score_shadow(self, scored: Scored) -> None:
+        """The shadow version's scores of rows already answered (for the log only): the same features,
+        the same per-request groups. A shadow that fails is logged once per version and never affects
+        an answer."""
+        shadow = self.shadow
+        if shadow is None or shadow.version == scored.version:
+            return
+        try:
+            scored.shadow_probability, scored.shadow_label = shadow.score(scored.features, scored.counts)
+        except Exception:  # the answer left already: the rows are logged without a shadow
+            if self._shadow_failed != shadow.version:
+                logger.exception(
+                    "shadow v%s cannot score the served rows; logging them without it", shadow.version
+                )
+                self._shadow_failed = shadow.version
+            return
+        scored.shadow_version = str(shadow.version)
+        ROWS_SHADOWED.labels(version=shadow.version).inc(sum(scored.counts))
 
 
 def score_batch(

@@ -28,6 +28,7 @@ from airloop.usecase import (
     ObservationFeatures,
     Reference,
     RowCountRule,
+    SharedInputs,
     Source,
     UseCase,
 )
@@ -423,7 +424,26 @@ USE_CASE = UseCase(
     # A drift window of ~2,000 flights spans two or three days: its weekday mix differs from the
     # training months' by construction (chi-square 3,665 for Mon-Wed), so weekday is judged only over
     # a whole week, departure hour over a whole day.
-    drift=DriftPolicy(cycles={"weekday": 7 * 24, "dep_hour": 24}),
+    drift=DriftPolicy(
+        cycles={"weekday": 7 * 24, "dep_hour": 24},
+        # One weather reading per airport and hour is copied to every flight of that hour, one history
+        # snapshot per carrier (route) and day to all of its flights: tested on distinct observations.
+        shared=[
+            SharedInputs(per=["origin", "time_hour"], inputs=_NUMERIC[:7]),
+            SharedInputs(
+                per=["carrier", "year", "month", "day"],
+                inputs=[
+                    f"carrier_{m}_{w}d" for m in ("delayed_share", "mean_delay", "events") for w in (7, 28)
+                ],
+            ),
+            SharedInputs(
+                per=["origin", "dest", "year", "month", "day"],
+                inputs=[
+                    f"route_{m}_{w}d" for m in ("delayed_share", "mean_delay", "events") for w in (7, 28)
+                ],
+            ),
+        ],
+    ),
     # make demo: train on the first half of 2013, then a week of July traffic (summer drift), 3 more days.
     demo=DemoSpan(first_day=date(2013, 1, 1), last_day=date(2013, 6, 30), live_days=7, after_days=3),
 )
