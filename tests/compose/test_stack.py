@@ -29,7 +29,7 @@ TRAIN = {
     "train_days": 24,
     "holdout_days": 7,
     "reason": "compose test",
-    "hyperparameters": {"epochs": 3},
+    "hyperparameters": {"epochs": 3, "members": 2, "ple_bins": 16},
 }
 SERVED_DAYS = (date(2013, 2, 1), date(2013, 2, 2), date(2013, 2, 3))
 

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from conftest import dag_named, free_port, wait_for
+from conftest import QUICK_MODEL, dag_named, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,7 +46,7 @@ def january_champion(tmp_path_factory, airflow_db):
             use_case,
             lake,
             window,
-            {"epochs": 2},
+            {**QUICK_MODEL, "epochs": 2},
             {"airloop.triggered_by": "test"},
             "2013-01-15T00:00:00-05:00",
         )
@@ -139,7 +139,12 @@ def test_3_the_retrain_is_judged_and_the_service_follows_the_champion(loop):
     assert loop.conf, "needs the drift check of test_2"
     train = dag_named("train_model").test(
         logical_date=datetime(2013, 7, 4, 13, tzinfo=UTC),
-        run_conf={**loop.conf, "train_days": 200, "holdout_days": 3, "hyperparameters": {"epochs": 2}},
+        run_conf={
+            **loop.conf,
+            "train_days": 200,
+            "holdout_days": 3,
+            "hyperparameters": {**QUICK_MODEL, "epochs": 2},
+        },
     )
     assert str(train.state) == "success"
     registry = loop.res.registry

@@ -418,6 +418,7 @@ def test_a_shadow_version_is_scored_and_logged_but_never_answered(server):
         return f'airloop_rows_shadowed_total{{version="{shadow}"}}' in client.get("/metrics").text
 
     wait_for(shadowed, "the service scores the shadow version", 30, poll=0.5)
+    assert shadowed()  # every body once more, all of it scored in shadow too
     registry.clear_alias("shadow", "test", "shadow test done", "2013-01-30T00:00:00-05:00")
     os.killpg(process.pid, signal.SIGTERM)  # graceful: the live log drains its queue
     process.wait(30)

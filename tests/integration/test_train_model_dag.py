@@ -10,10 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import dag_named
+from conftest import QUICK_MODEL, dag_named
 
 DAYS = (date(2013, 1, 1), date(2013, 1, 29))
-CONF = {"holdout_end": "2013-01-23", "train_days": 15, "holdout_days": 7, "hyperparameters": {"epochs": 3}}
+CONF = {
+    "holdout_end": "2013-01-23",
+    "train_days": 15,
+    "holdout_days": 7,
+    "hyperparameters": {**QUICK_MODEL, "epochs": 3},
+}
 # the retrain a week later: its holdout is the week v1 never saw; its judged network trains on v1's days
 RETRAIN = {**CONF, "holdout_end": "2013-01-30", "train_days": 22}
 
@@ -96,7 +101,7 @@ def test_train_promote_retrain_and_rollback(trained_home, monkeypatch):
         spec.categorical,
         spec.numeric,
         spec.monotone_increasing,
-        {**spec.hyperparameters, "epochs": 3},
+        {**spec.hyperparameters, **CONF["hyperparameters"]},
         spec.validation_fraction,
         spec.refit,
     )

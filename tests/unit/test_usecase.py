@@ -90,7 +90,10 @@ def test_a_drift_cycle_of_something_the_model_does_not_see_is_refused():
             {"per": ["origin", "time_hour"], "inputs": ["tmep"]},
             r"drift.shared: \['tmep'\] are not model inputs",
         ),
-        ({"per": ["origin", "hour_of_reading"], "inputs": ["dep_minute_of_day"]}, r"per columns \[.hour_of_reading.\]"),
+        (
+            {"per": ["origin", "hour_of_reading"], "inputs": ["dep_minute_of_day"]},
+            r"per columns \[.hour_of_reading.\]",
+        ),
         ({"per": ["origin"], "inputs": ["temp"]}, r"drift.shared: \['temp'\] are in more than one group"),
     ],
 )

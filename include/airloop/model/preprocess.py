@@ -1,14 +1,19 @@
 """Preprocessing fitted on the training window and saved inside the logged model.
 
 Categorical inputs become vocabulary indices (0 = unseen at fit time); numeric inputs are standardized
-with the training mean and standard deviation (missing -> the mean, i.e. 0), clipped to +-10. The same
-``Preprocessor`` (restored from JSON) transforms batch and online rows, so both score identically.
+with the training mean and standard deviation (missing -> the mean, i.e. 0), clipped to +-10. With
+``ple_bins`` > 0 the network's dense inputs (not the monotone ones) are piecewise-linear encoded instead
+(PLE; Gorishniy et al., "On Embeddings for Numerical Features in Tabular Deep Learning", 2022): the
+training quantiles at ``ple_bins + 1`` levels give each input its bin edges (duplicates dropped), and a
+value becomes one number per bin - 0 below the bin, 1 above it, linear inside; a value beyond the training
+range saturates like a tree's split. The same ``Preprocessor`` (restored from JSON) transforms batch and
+online rows, so both score identically.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -22,6 +27,10 @@ class Preprocessor:
     vocab: dict[str, list[str]] = field(default_factory=dict)
     mean: dict[str, float] = field(default_factory=dict)
     std: dict[str, float] = field(default_factory=dict)
+    ple_bins: int = 0
+    """0: dense inputs standardized; > 0: piecewise-linear encoded with at most this many bins each."""
+    edges: dict[str, list[float]] = field(default_factory=dict)
+    """Dense input -> its PLE bin edges (fitted when ``ple_bins`` > 0)."""
 
     @property
     def inputs(self) -> list[str]:
@@ -44,7 +53,53 @@ class Preprocessor:
             self.mean[column] = float(values.mean()) if values.notna().any() else 0.0
             std = float(values.std(ddof=0)) if values.notna().sum() > 1 else 0.0
             self.std[column] = std if std > 1e-12 else 1.0
+        if self.ple_bins > 0:
+            levels = np.linspace(0.0, 1.0, self.ple_bins + 1)
+            for column in self.dense:
+                present = frame[column].astype("float64").dropna().to_numpy()
+                edges = np.unique(np.quantile(present, levels)) if len(present) else np.zeros(1)
+                if len(edges) < 2:  # a constant input: one bin, always 0
+                    edges = np.array([edges[0], edges[0] + 1.0])
+                self.edges[column] = [float(e) for e in edges]
         return self
+
+    @property
+    def dense_width(self) -> int:
+        """Columns of the dense matrix ``transform`` returns (the network's dense input width)."""
+        if self.ple_bins <= 0:
+            return len(self.dense)
+        return sum(len(self.edges[c]) - 1 for c in self.dense)
+
+    def encode_dense(self, values: np.ndarray) -> np.ndarray:
+        """The dense matrix from the dense inputs' raw values (float64 ``[n, len(dense)]``, missing
+        already replaced by the training mean): standardized and clipped, or PLE-encoded; float32."""
+        if self.ple_bins <= 0:
+            mean = np.array([self.mean[c] for c in self.dense])
+            std = np.array([self.std[c] for c in self.dense])
+            return np.clip((values - mean) / std, -10, 10).astype(np.float32)
+        lower, width, keep = self._ple_grid()
+        encoded = np.clip((values[:, :, None] - lower) / width, 0.0, 1.0)  # [n, inputs, most bins]
+        return encoded.reshape(len(values), lower.size)[:, keep].astype(np.float32)
+
+    def _ple_grid(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The bins of every dense input padded to the most bins (one vectorized pass for all inputs):
+        lower edges, widths (padding: infinitely wide, so it encodes 0) and which flattened columns are
+        real bins, in (input, bin) order. Built once per object."""
+        grid = self.__dict__.get("_grid")
+        if grid is None:
+            edges = [np.asarray(self.edges[c]) for c in self.dense]
+            most = max((len(e) - 1 for e in edges), default=0)
+            lower = np.zeros((len(edges), most))
+            width = np.full((len(edges), most), np.inf)
+            for j, e in enumerate(edges):
+                lower[j, : len(e) - 1], width[j, : len(e) - 1] = e[:-1], e[1:] - e[:-1]
+            keep = (np.arange(most)[None, :] < np.array([len(e) - 1 for e in edges])[:, None]).reshape(-1)
+            grid = self.__dict__["_grid"] = (lower, width, keep)
+        return grid
+
+    def standardized(self) -> Preprocessor:
+        """This preprocessing with standardized dense inputs (what gradient-boosted trees take)."""
+        return replace(self, ple_bins=0, edges={})
 
     def transform(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(categorical indices int64 [n, c], dense float32 [n, d], monotone float32 [n, m])``."""
@@ -56,20 +111,25 @@ class Preprocessor:
             index = {value: i + 1 for i, value in enumerate(self.vocab[column])}
             cats[:, j] = frame[column].astype(str).map(index).fillna(0).to_numpy(dtype=np.int64)
 
-        def scaled(columns: list[str]) -> np.ndarray:
-            out = np.zeros((len(frame), len(columns)), dtype=np.float32)
+        def filled(columns: list[str]) -> np.ndarray:
+            out = np.zeros((len(frame), len(columns)), dtype=np.float64)
             for j, column in enumerate(columns):
-                values = frame[column].astype("float64").fillna(self.mean[column]).to_numpy()
-                out[:, j] = np.clip((values - self.mean[column]) / self.std[column], -10, 10)
+                out[:, j] = frame[column].astype("float64").fillna(self.mean[column]).to_numpy()
             return out
 
-        return cats, scaled(self.dense), scaled(self.monotone)
+        mono = self.monotone
+        monotone = np.clip(
+            (filled(mono) - np.array([self.mean[c] for c in mono])) / np.array([self.std[c] for c in mono]),
+            -10,
+            10,
+        ).astype(np.float32)
+        return cats, self.encode_dense(filled(self.dense)), monotone
 
     def cardinalities(self) -> list[int]:
         return [len(self.vocab[c]) + 1 for c in self.categorical]
 
     def to_json(self) -> str:
-        return json.dumps(self.__dict__, sort_keys=True)
+        return json.dumps({f.name: getattr(self, f.name) for f in fields(self)}, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Preprocessor:

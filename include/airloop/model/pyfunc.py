@@ -28,7 +28,7 @@ class TabularModel(mlflow.pyfunc.PythonModel):
         self.threshold = float(meta["threshold"])
         self.net = build_net(
             self.pre.cardinalities(),
-            len(self.pre.dense),
+            self.pre.dense_width,
             len(self.pre.monotone),
             int(meta["hidden"]),
             float(meta["dropout"]),
@@ -118,7 +118,7 @@ class ArrayScorer:
     same network. Built once per loaded model: the per-call pandas work was ~2/3 of a single-row call."""
 
     def __init__(self, model: TabularModel) -> None:
-        pre = model.pre
+        pre = self.pre = model.pre
         self.net, self.threshold = model.net, model.threshold
         self.categorical = list(pre.categorical)
         self.index = [{value: i + 1 for i, value in enumerate(pre.vocab[c])} for c in pre.categorical]
@@ -128,21 +128,23 @@ class ArrayScorer:
 
     def transform(self, columns: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``Preprocessor.transform``: categories as ``str`` looked up in the vocabulary (0 = unseen),
-        numeric values missing -> training mean, ``(x - mean) / std`` clipped to +-10, float32."""
+        numeric values missing -> training mean, then the dense ones encoded by
+        ``Preprocessor.encode_dense`` (standardized or piecewise-linear) and the monotone ones
+        ``(x - mean) / std`` clipped to +-10, float32."""
         rows = len(columns[[*self.categorical, *self.numeric["dense"]][0]])
         cats = np.zeros((rows, len(self.categorical)), dtype=np.int64)
         for j, (column, index) in enumerate(zip(self.categorical, self.index, strict=True)):
             cats[:, j] = [index.get(str(v), 0) for v in columns[column]]
 
-        def scaled(kind: str) -> np.ndarray:
+        def filled(kind: str) -> np.ndarray:
             names = self.numeric[kind]
             if not names:
-                return np.zeros((rows, 0), dtype=np.float32)
+                return np.zeros((rows, 0), dtype=np.float64)
             values = np.column_stack([np.asarray(columns[c], dtype=np.float64) for c in names])
-            values = np.where(np.isnan(values), self.mean[kind], values)
-            return np.clip((values - self.mean[kind]) / self.std[kind], -10, 10).astype(np.float32)
+            return np.where(np.isnan(values), self.mean[kind], values)
 
-        return cats, scaled("dense"), scaled("monotone")
+        monotone = np.clip((filled("monotone") - self.mean["monotone"]) / self.std["monotone"], -10, 10)
+        return cats, self.pre.encode_dense(filled("dense")), monotone.astype(np.float32)
 
     def score(
         self, columns: Mapping[str, Any], groups: Sequence[int] | None = None

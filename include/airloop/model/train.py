@@ -27,6 +27,7 @@ DEFAULTS = {
     "patience": 3,
     "seed": 13,
     "members": 1,
+    "ple_bins": 0,
 }
 
 
@@ -90,10 +91,10 @@ def train(
     hp = {**DEFAULTS, **(hyperparameters or {})}
     seed_everything(int(hp["seed"]))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    pre = Preprocessor(categorical, numeric, monotone).fit(train_frame)
+    pre = Preprocessor(categorical, numeric, monotone, ple_bins=int(hp["ple_bins"])).fit(train_frame)
     net = build_net(
         pre.cardinalities(),
-        len(pre.dense),
+        pre.dense_width,
         len(pre.monotone),
         int(hp["hidden"]),
         float(hp["dropout"]),
