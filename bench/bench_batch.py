@@ -115,7 +115,7 @@ def main() -> None:
     import logging
     import warnings
 
-    import feast.infra.offline_stores.duckdb  # noqa: F401 - Feast's imports put "once" filters before ours
+    import feast.infra.offline_stores.duckdb  # (Feast's imports put "once" filters before ours)
 
     warnings.filterwarnings("ignore")
     logging.disable(logging.INFO)

@@ -28,7 +28,7 @@ BENCH_HOME = ROOT / ".airloop" / "bench"
 
 
 def build_lake(first: str, last: str) -> None:
-    """Ingest + features of ``first``..``last`` (inclusive) into the bench lake, skipping days already there."""
+    """Ingest + features of ``first``..``last`` (inclusive) into the bench lake; days there are kept."""
     os.environ["AIRLOOP_HOME"] = str(BENCH_HOME)
     import warnings
 
