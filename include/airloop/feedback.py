@@ -50,7 +50,11 @@ def _version_metrics(y: np.ndarray, p: np.ndarray, label: np.ndarray) -> dict[st
 def day_metrics(served: pd.DataFrame, outcomes: pd.DataFrame, use_case: UseCase) -> dict[str, Any]:
     """Live metrics of one day's served predictions against their outcomes (pure): per model version
     that answered, and, for rows a shadow version also scored, both versions on those same rows."""
-    joined = joined_outcomes(served, outcomes, use_case)
+    return _metrics(served, joined_outcomes(served, outcomes, use_case), use_case)
+
+
+def _metrics(served: pd.DataFrame, joined: pd.DataFrame, use_case: UseCase) -> dict[str, Any]:
+    """``day_metrics`` from the served rows and their join to the outcomes (``joined_outcomes``)."""
     latest = served.drop_duplicates(subset=use_case.key)
     result: dict[str, Any] = {"served": int(len(latest)), "with_outcome": int(len(joined)), "by_version": {}}
     for version, part in joined.groupby("model_version"):
@@ -128,8 +132,9 @@ def record_day(lake: Lake, store: LiveStore, use_case: UseCase, day: date) -> di
     if served.empty or day.isoformat() not in set(lake.validated_days()):
         return None
     outcomes = lake.read_partition("validated", use_case.primary_source, day)
-    metrics = {"ds": day.isoformat(), **day_metrics(served, outcomes, use_case)}
-    evidence = shadow_rows(joined_outcomes(served, outcomes, use_case))
+    joined = joined_outcomes(served, outcomes, use_case)
+    metrics = {"ds": day.isoformat(), **_metrics(served, joined, use_case)}
+    evidence = shadow_rows(joined)
     target = lake.root / "monitoring" / "shadow" / f"ds={day.isoformat()}.parquet"
     if len(evidence):
         keep = [*use_case.key, "model_version", "shadow_version", "probability", "shadow_probability", "y"]
