@@ -74,8 +74,13 @@ class Preprocessor:
         """The dense matrix from the dense inputs' raw values (float64 ``[n, len(dense)]``, missing
         already replaced by the training mean): standardized and clipped, or PLE-encoded; float32."""
         if self.ple_bins <= 0:
-            mean = np.array([self.mean[c] for c in self.dense])
-            std = np.array([self.std[c] for c in self.dense])
+            scale = self.__dict__.get("_scale")
+            if scale is None:  # built once per object: this runs for every request the service scores
+                scale = self.__dict__["_scale"] = (
+                    np.array([self.mean[c] for c in self.dense]),
+                    np.array([self.std[c] for c in self.dense]),
+                )
+            mean, std = scale
             return np.clip((values - mean) / std, -10, 10).astype(np.float32)
         lower, width, keep = self._ple_grid()
         encoded = np.clip((values[:, :, None] - lower) / width, 0.0, 1.0)  # [n, inputs, most bins]
