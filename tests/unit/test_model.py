@@ -84,6 +84,11 @@ def test_piecewise_linear_encoding():
         np.testing.assert_array_equal(a, b)
     values = frame[pre.dense].astype("float64").fillna(pd.Series(pre.mean)).to_numpy()
     np.testing.assert_array_equal(pre.encode_dense(values), pre.transform(frame)[1])
+    # the encoding by its definition, bin by bin, on values that include every edge exactly
+    probes = np.concatenate([values[:200, 0], edges, edges[[0, -1]] + [-1, 1]])
+    expected = np.clip((probes[:, None] - edges[:-1]) / np.diff(edges), 0, 1).astype(np.float32)
+    got = pre.encode_dense(np.column_stack([probes, np.zeros(len(probes))]))[:, :8]
+    np.testing.assert_allclose(got, expected, atol=1e-6)
     assert pre.standardized().dense_width == 2 and pre.standardized().transform(frame)[1].shape == (
         len(frame),
         2,
@@ -108,6 +113,20 @@ def test_forward_backward_on_a_tiny_batch():
     )
     loss.backward()
     assert all(p.grad is not None for p in net.parameters())
+
+
+def test_training_and_scoring_paths_compute_the_same_function():
+    """Training splits the first layer in two products (no input gradient for the dense block); scoring
+    uses one product on the concatenation: the same network either way."""
+    torch.manual_seed(0)
+    net = TabularNet([4, 3], n_dense=30, n_monotone=1).eval()
+    cats = torch.randint(0, 3, (64, 2))
+    dense, mono = torch.rand(64, 30), torch.rand(64, 1)
+    with torch.no_grad():
+        scoring = net(cats, dense, mono)
+    training = net(cats, dense, mono)  # grad enabled: the split path
+    assert training.requires_grad
+    torch.testing.assert_close(training.detach(), scoring, rtol=1e-5, atol=1e-5)
 
 
 def test_monotone_input_never_lowers_the_risk():

@@ -82,25 +82,24 @@ class Preprocessor:
                 )
             mean, std = scale
             return np.clip((values - mean) / std, -10, 10).astype(np.float32)
-        lower, width, keep = self._ple_grid()
-        encoded = np.clip((values[:, :, None] - lower) / width, 0.0, 1.0)  # [n, inputs, most bins]
-        return encoded.reshape(len(values), lower.size)[:, keep].astype(np.float32)
+        edges, offsets = self._ple_layout()
+        out = np.empty((len(values), self.dense_width), dtype=np.float32)
+        for j, e in enumerate(edges):
+            bins = len(e) - 1
+            # the value's position on the bin axis: bin index + the fraction of its bin, in [0, bins]
+            k = np.clip(np.searchsorted(e, values[:, j], side="right") - 1, 0, bins - 1)
+            position = np.clip(k + (values[:, j] - e[k]) / (e[k + 1] - e[k]), 0.0, bins)
+            out[:, offsets[j] : offsets[j] + bins] = np.clip(position[:, None] - np.arange(bins), 0.0, 1.0)
+        return out
 
-    def _ple_grid(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The bins of every dense input padded to the most bins (one vectorized pass for all inputs):
-        lower edges, widths (padding: infinitely wide, so it encodes 0) and which flattened columns are
-        real bins, in (input, bin) order. Built once per object."""
-        grid = self.__dict__.get("_grid")
-        if grid is None:
-            edges = [np.asarray(self.edges[c]) for c in self.dense]
-            most = max((len(e) - 1 for e in edges), default=0)
-            lower = np.zeros((len(edges), most))
-            width = np.full((len(edges), most), np.inf)
-            for j, e in enumerate(edges):
-                lower[j, : len(e) - 1], width[j, : len(e) - 1] = e[:-1], e[1:] - e[:-1]
-            keep = (np.arange(most)[None, :] < np.array([len(e) - 1 for e in edges])[:, None]).reshape(-1)
-            grid = self.__dict__["_grid"] = (lower, width, keep)
-        return grid
+    def _ple_layout(self) -> tuple[list[np.ndarray], list[int]]:
+        """Every dense input's bin edges and the first column of its bins (built once per object)."""
+        layout = self.__dict__.get("_layout")
+        if layout is None:
+            edges = [np.asarray(self.edges[c], dtype=np.float64) for c in self.dense]
+            offsets = np.cumsum([0, *(len(e) - 1 for e in edges)])[:-1].tolist()
+            layout = self.__dict__["_layout"] = (edges, offsets)
+        return layout
 
     def standardized(self) -> Preprocessor:
         """This preprocessing with standardized dense inputs (what gradient-boosted trees take)."""
