@@ -100,6 +100,11 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="how often the service checks the champion alias"
     )
     serving_max_rows: int = Field(default=500, ge=1, description="most rows one /predict request may carry")
+    serving_max_body_bytes: int = Field(
+        default=1 << 20,
+        ge=1024,
+        description="largest request body the prediction routes read (413 beyond; 500 rows are ~180 KB)",
+    )
     drift_poll_seconds: float = Field(
         default=30.0, gt=0, description="how often the drift sensor counts new live rows"
     )

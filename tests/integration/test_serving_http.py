@@ -58,6 +58,7 @@ def server(serving_home):
         "AIRLOOP_HOME": str(serving_home),
         "AIRLOOP_SERVING_WATCH_SECONDS": "1",
         "AIRLOOP_SERVING_MAX_ROWS": "50",
+        "AIRLOOP_SERVING_MAX_BODY_BYTES": "65536",
     }
     bentoml = Path(sys.executable).with_name("bentoml")
     log = open(serving_home / f"serve-{port}.log", "wb")
@@ -233,7 +234,7 @@ def test_array_scorer_equals_the_pyfunc(in_process):
 
 
 def test_single_and_multi_row_and_bad_requests(server):
-    client, _, _ = server
+    client, _, home = server
     one = predict(client, [ROW])
     assert one.status_code == 200, one.text
     body = one.json()
@@ -266,10 +267,36 @@ def test_single_and_multi_row_and_bad_requests(server):
             "Content-Type",
         ),
     }
+    body = httpx.Client().build_request("POST", "http://x", json={"rows": [ROW]}).content
+    for route in ("/predict", "/predict_rows"):
+        bad |= {
+            f"multipart {route}": (client.post(route, files={"rows": ("r.json", body)}), "Content-Type"),
+            f"form {route}": (client.post(route, data={"rows": "x"}), "Content-Type"),
+            f"no content type {route}": (client.post(route, content=body, headers={}), "Content-Type"),
+            f"over 64 KB {route}": (client.post(route, json={"rows": [ROW] * 400}), "body"),
+        }
+    bad |= {
+        "empty list /predict_rows": (client.post("/predict_rows", json={"rows": []}), "rows"),
+        "oversized list /predict_rows": (client.post("/predict_rows", json={"rows": [ROW] * 51}), "rows"),
+    }
+    expected = {
+        "multipart": 415,
+        "form": 415,
+        "no content type": 415,
+        "wrong content type": 415,
+        "over 64 KB": 413,
+    }
     for case, (response, names) in bad.items():
         assert 400 <= response.status_code < 500, (case, response.status_code, response.text)
         assert names in response.text, (case, response.text)
+        want = next((code for prefix, code in expected.items() if case.startswith(prefix)), None)
+        assert want in (None, response.status_code), (case, response.status_code)
     assert predict(client, [ROW]).status_code == 200  # still serving
+    # the client's request id names the answer; rejected requests are one log line each, no traceback
+    tagged = client.post("/predict", json={"rows": [ROW], "as_of": AS_OF}, headers={"X-Request-ID": "t-42"})
+    assert tagged.headers["x-request-id"] == "t-42" and tagged.json()["request_id"] == "t-42"
+    log = (home / f"serve-{client.base_url.port}.log").read_text()
+    assert "Traceback" not in log and "bad request on /predict (request " in log, log[-3000:]
     metrics = client.get("/metrics").text
     assert 'airloop_model_info{model="flight_delay",version="1"} 1.0' in metrics
 

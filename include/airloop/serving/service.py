@@ -41,6 +41,7 @@ from pydantic import Field
 
 from airloop.resources import load_resources
 from airloop.serving.contract import row_model
+from airloop.serving.http import REQUEST_ID, OneLineBadRequests, RequestGuard
 
 if TYPE_CHECKING:
     import numpy as np
@@ -95,6 +96,8 @@ class Pending:
     rows: list[Any]
     as_of: datetime | None
     future: asyncio.Future[dict[str, Any]]
+    request_id: str | None = None
+    """The HTTP request's id (``X-Request-ID``); None: one is made up when it is scored."""
 
 
 @dataclass
@@ -134,9 +137,11 @@ class Scorer:
     seen: int = 0
     turns: int = 0
 
-    async def submit(self, rows: list[Any], as_of: datetime | None) -> dict[str, Any]:
+    async def submit(
+        self, rows: list[Any], as_of: datetime | None, request_id: str | None = None
+    ) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
-        request = Pending(rows, as_of, loop.create_future())
+        request = Pending(rows, as_of, loop.create_future(), request_id)
         self.pending.append(request)
         if not self.flush_scheduled:
             self.flush_scheduled = True
@@ -351,19 +356,17 @@ class PredictionService:
     async def predict(
         self,
         rows: Annotated[list[Row], Field(min_length=1, max_length=SETTINGS.serving_max_rows)],  # type: ignore[valid-type]
-        ctx: bentoml.Context,
         as_of: datetime | None = None,
     ) -> Annotated[dict[str, Any], JSON]:
-        from bentoml.exceptions import InvalidArgument
-
-        content_type = ctx.request.headers.get("content-type", "")
-        if not content_type.startswith("application/json"):
-            raise InvalidArgument(f"Content-Type must be application/json, got {content_type or 'none'!r}")
+        # (the media type and the body size were checked before parsing: RequestGuard)
         self._require_champion()
-        return await self.scorer.submit(rows, as_of)
+        return await self.scorer.submit(rows, as_of, REQUEST_ID.get())
 
     @bentoml.api(batchable=True, max_batch_size=64, max_latency_ms=1000)
-    async def predict_rows(self, rows: list[Row]) -> Annotated[list[dict[str, Any]], JSON]:  # type: ignore[valid-type]
+    async def predict_rows(
+        self,
+        rows: Annotated[list[Row], Field(min_length=1, max_length=SETTINGS.serving_max_rows)],  # type: ignore[valid-type]
+    ) -> Annotated[list[dict[str, Any]], JSON]:
         """BentoML's adaptive batching: concurrent requests' rows are scored together, up to 64 rows, as
         of the time served; body ``{"rows": [...]}``, one answer per row. ``max_latency_ms`` does not
         make batches leave sooner (BentoML's dispatcher times them from the latencies it observes): it
@@ -431,7 +434,7 @@ def score_batch(
     flags = {
         name: values.tolist() for name, values in features.items() if name.endswith(("__unknown", "__stale"))
     }
-    request_ids = [uuid.uuid4().hex for _ in batch]
+    request_ids = [request.request_id or uuid.uuid4().hex for request in batch]
     answers, start = [], 0
     for request_id, count in zip(request_ids, counts, strict=True):
         end = start + count
@@ -466,3 +469,11 @@ def score_batch(
         served_at,
         {name: columns[name] for name in LOGGED_INPUTS},
     )
+
+
+# Before BentoML parses a body: 415 for a media type other than JSON, 413 past the size cap, and the
+# request id every answer, log line and live-log row of a /predict request carries (serving/http.py).
+PredictionService.add_asgi_middleware(
+    RequestGuard, routes=PREDICTION_ROUTES, max_body_bytes=SETTINGS.serving_max_body_bytes
+)
+logging.getLogger("bentoml._internal.server.http_app").addFilter(OneLineBadRequests())

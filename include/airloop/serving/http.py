@@ -1,0 +1,160 @@
+"""HTTP guards in front of the prediction routes (plain ASGI: no BentoML import, unit-testable).
+
+``RequestGuard`` answers before anything parses a body: 415 for a media type other than JSON (multipart,
+form-encoded, none), 413 for a body larger than ``max_body_bytes`` (by its ``Content-Length`` at once; a
+chunked body is read up to the cap, never past it). Every request on those routes gets a request id (the
+client's ``X-Request-ID`` when it is a short token, else a new one) in a context variable and in the
+response's ``X-Request-ID`` header: ``/predict`` answers and logs its rows under it.
+
+``OneLineBadRequests`` turns BentoML's traceback for a rejected request (a validation error or a 4xx
+``BentoMLException``: ~25 lines each) into one line with the route, the request id and the reason; server
+errors keep their traceback.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("airloop_request_id", default=None)
+_TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def _reject(send: Send, status: int, error: str, field: str, request_id: str) -> None:
+    body = json.dumps({"error": error, "field": field, "request_id": request_id}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestGuard:
+    """ASGI middleware: media type, body size and request id of POSTs to ``routes``."""
+
+    def __init__(self, app: ASGIApp, routes: list[str], max_body_bytes: int) -> None:
+        self.app, self.routes, self.max_body_bytes = app, set(routes), max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") not in self.routes:
+            await self.app(scope, receive, send)
+            return
+        given = _header(scope, b"x-request-id")
+        request_id = given if given and _TOKEN.match(given) else uuid.uuid4().hex
+        token = REQUEST_ID.set(request_id)
+        try:
+            await self._guarded(scope, receive, self._with_id(send, request_id), request_id)
+        finally:
+            REQUEST_ID.reset(token)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        if scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        media = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        if media != "application/json":
+            await _reject(
+                send,
+                415,
+                f"Content-Type must be application/json, got {media or 'none'!r}",
+                "Content-Type",
+                request_id,
+            )
+            return
+        length = _header(scope, b"content-length")
+        cap = self.max_body_bytes
+        if length is not None:
+            if not length.isdigit() or int(length) > cap:
+                await _reject(
+                    send, 413, f"request body of {length} bytes exceeds {cap} bytes", "body", request_id
+                )
+                return
+            await self.app(scope, receive, send)
+            return
+        # no Content-Length (chunked): read at most the cap, then hand the body on
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > cap:
+                await _reject(send, 413, f"request body exceeds {cap} bytes", "body", request_id)
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    @staticmethod
+    def _with_id(send: Send, request_id: str) -> Send:
+        async def wrapped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                message["headers"] = [*headers, (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        return wrapped
+
+
+def describe_rejection(exc: BaseException) -> str | None:
+    """The one-line reason of a rejected request; None for an error that is the server's (>= 500)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        errors = exc.errors(include_context=False, include_input=False)
+        shown = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:3])
+        return f"{exc.error_count()} validation error(s): {shown}" + (" ..." if len(errors) > 3 else "")
+    code = getattr(getattr(exc, "error_code", None), "value", None)
+    if isinstance(code, int) and 400 <= code < 500:
+        return f"{code}: {exc}"
+    return None
+
+
+class OneLineBadRequests(logging.Filter):
+    """On BentoML's request-error logger: a rejected request is logged as one line, no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        reason = describe_rejection(exc) if exc is not None else None
+        if reason is None:
+            return True
+        path = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+        record.msg, record.args = "bad request on %s (request %s): %s", (path, REQUEST_ID.get(), reason)
+        record.exc_info, record.exc_text, record.levelno, record.levelname = None, None, logging.INFO, "INFO"
+        return True

@@ -1,0 +1,124 @@
+"""The HTTP guards of the prediction routes (airloop.serving.http), on a recording ASGI app."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import pytest
+from pydantic import BaseModel, ValidationError
+
+from airloop.serving.http import REQUEST_ID, OneLineBadRequests, RequestGuard, describe_rejection
+
+
+class App:
+    """Records what reached it (the body it read, the request id it saw) and answers 200."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+
+    async def __call__(self, scope, receive, send):
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        self.calls.append({"body": body, "request_id": REQUEST_ID.get()})
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"x-request-id", b"theirs")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+def call(guard, headers, chunks, path="/predict", method="POST"):
+    scope = {"type": "http", "path": path, "method": method, "headers": headers}
+    incoming = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)
+    ]
+    sent: list[dict] = []
+
+    async def receive():
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(guard(scope, receive, send))
+    start = sent[0]
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    return start["status"], dict(start["headers"]), body
+
+
+JSON = (b"content-type", b"application/json; charset=utf-8")
+
+
+def test_wrong_or_missing_media_type_is_415_before_the_app():
+    app = App()
+    guard = RequestGuard(app, ["/predict", "/predict_rows"], max_body_bytes=1024)
+    for headers in (
+        [(b"content-type", b"multipart/form-data; boundary=x")],
+        [(b"content-type", b"application/x-www-form-urlencoded")],
+        [],
+    ):
+        for path in ("/predict", "/predict_rows"):
+            status, out, body = call(guard, headers, [b"rows=1"], path=path)
+            assert status == 415 and json.loads(body)["field"] == "Content-Type", body
+            assert out[b"content-type"] == b"application/json"
+    assert app.calls == []
+
+
+def test_body_over_the_cap_is_413_by_length_or_while_streamed():
+    app = App()
+    guard = RequestGuard(app, ["/predict"], max_body_bytes=1024)
+    status, _, body = call(guard, [JSON, (b"content-length", b"5000000")], [b"{}"])
+    assert status == 413 and json.loads(body)["field"] == "body"
+    status, _, _ = call(guard, [JSON], [b"x" * 600, b"x" * 600, b"x" * 600])  # chunked, no length
+    assert status == 413 and app.calls == []
+    status, _, _ = call(guard, [JSON], [b'{"rows":', b" []}"])  # chunked under the cap: handed on whole
+    assert status == 200 and app.calls[-1]["body"] == b'{"rows": []}'
+
+
+def test_request_id_is_the_clients_token_or_a_new_one():
+    app = App()
+    guard = RequestGuard(app, ["/predict"], max_body_bytes=1024)
+    status, out, _ = call(guard, [JSON, (b"x-request-id", b"abc-123")], [b"{}"])
+    assert status == 200 and out[b"x-request-id"] == b"abc-123" and app.calls[-1]["request_id"] == "abc-123"
+    _, out, _ = call(guard, [JSON, (b"x-request-id", b"bad id\n<script>")], [b"{}"])
+    made = out[b"x-request-id"].decode()
+    assert len(made) == 32 and app.calls[-1]["request_id"] == made
+    _, out, _ = call(guard, [JSON], [b"{}"], path="/readyz", method="GET")  # other routes: untouched
+    assert out[b"x-request-id"] == b"theirs" and REQUEST_ID.get() is None
+
+
+def test_rejected_requests_log_one_line_server_errors_keep_the_traceback(caplog):
+    class Body(BaseModel):
+        flight: int
+
+    logger = logging.getLogger("test.http_app")
+    logger.addFilter(OneLineBadRequests())
+    token = REQUEST_ID.set("req-1")
+    try:
+        with caplog.at_level(logging.INFO, logger="test.http_app"):
+            try:
+                Body(flight="one")
+            except ValidationError:
+                logger.error("Exception on %s [%s]", "/predict", "POST", exc_info=True)
+            try:
+                raise RuntimeError("boom")
+            except RuntimeError:
+                logger.error("Exception on %s [%s]", "/predict", "POST", exc_info=True)
+    finally:
+        REQUEST_ID.reset(token)
+    bad, crash = caplog.records
+    line = bad.getMessage()
+    assert bad.exc_info is None and bad.levelno == logging.INFO and "\n" not in line
+    assert "/predict" in line and "req-1" in line and "flight" in line
+    assert crash.exc_info is not None and crash.levelno == logging.ERROR
+
+
+@pytest.mark.parametrize("code, kept", [(400, True), (404, True), (503, False)])
+def test_describe_rejection_by_status(code, kept):
+    class CodedError(Exception):
+        class error_code:  # noqa: N801 - the shape of BentoMLException's
+            value = code
+
+    assert (describe_rejection(CodedError("why")) is not None) is kept
