@@ -11,7 +11,7 @@ This module imports pydantic only: DAG files may read a declaration while they a
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -70,6 +70,41 @@ class RowCountRule(BaseModel):
     history_high: float | None = None
 
 
+TimePart = Literal["year", "month", "day", "hour", "minute"]
+
+
+class TimeParts(BaseModel):
+    """Columns that restate an event time must agree with it (a cross-field rule): ``timestamp`` read in
+    ``timezone`` has the local ``parts`` (column -> year, month, day, hour or minute) the row holds, so
+    a row whose date fields name another day than its event time (or 02-30) is refused. Applied by the
+    validation suite and by the request contract; rows with a null in the rule's columns are left to
+    the null rules."""
+
+    kind: Literal["time_parts"] = "time_parts"
+    timestamp: str
+    timezone: str = "UTC"
+    parts: dict[str, TimePart] = Field(min_length=1)
+
+    def describe(self) -> str:
+        named = ", ".join(f"{c} = {p}" for c, p in self.parts.items())
+        return f"{named} of {self.timestamp} in {self.timezone}"
+
+
+class ClockParts(BaseModel):
+    """An ``HHMM`` clock column equal to 100 x ``hour`` + ``minute`` of the same row (a cross-field rule)."""
+
+    kind: Literal["clock_parts"] = "clock_parts"
+    clock: str
+    hour: str
+    minute: str
+
+    def describe(self) -> str:
+        return f"{self.clock} = 100 x {self.hour} + {self.minute}"
+
+
+CrossCheck = Annotated[TimeParts | ClockParts, Field(discriminator="kind")]
+
+
 class Source(BaseModel):
     """One table the use case reads.
 
@@ -85,6 +120,8 @@ class Source(BaseModel):
     columns: list[Column]
     references: list[Reference] = []
     row_count: RowCountRule = RowCountRule()
+    cross_checks: list[CrossCheck] = []
+    """Fields that must agree with each other (``TimeParts``, ``ClockParts``)."""
 
     @model_validator(mode="after")
     def _check(self) -> Source:
@@ -93,6 +130,14 @@ class Source(BaseModel):
             raise ValueError(f"source {self.name}: event_timestamp must be one of its columns")
         if missing := [k for k in self.key if k not in names]:
             raise ValueError(f"source {self.name}: key columns {missing} are not declared columns")
+        for rule in self.cross_checks:
+            used = (
+                [rule.timestamp, *rule.parts]
+                if isinstance(rule, TimeParts)
+                else [rule.clock, rule.hour, rule.minute]
+            )
+            if missing := [c for c in used if c not in names]:
+                raise ValueError(f"source {self.name}: cross check on undeclared columns {missing}")
         return self
 
     def column(self, name: str) -> Column:

@@ -169,6 +169,16 @@ def build_expectations(source: Source, context: ValidationContext, frame: pd.Dat
                 meta={"rule": "event time inside the data interval"},
             )
         )
+    for check in source.cross_checks:
+        from airloop.crosscheck import columns_of
+
+        rules.append(
+            _custom().ExpectRowsToPassCrossCheck(
+                column_list=columns_of(check),
+                rule=check.model_dump(),
+                meta={"rule": f"fields agree: {check.describe()}"},
+            )
+        )
     if len(source.key) == 1:
         rules.append(expect.ExpectColumnValuesToBeUnique(column=source.key[0]))
     else:

@@ -105,7 +105,7 @@ VARIANTS = [
     {**ROW, "carrier": "AA", "flight": 100, "dest": "MIA"},
     {**ROW, "tailnum": None},
     {**ROW, "carrier": "ZZ", "dest": "XYZ", "tailnum": "N000ZZ"},
-    {**ROW, "sched_dep_time": 605, "hour": 6, "minute": 5, "day": 28},
+    {**ROW, "sched_dep_time": 605, "hour": 6, "minute": 5, "day": 28, "time_hour": "2013-01-28T11:00:00Z"},
     {**ROW, "carrier": "B6", "origin": "JFK", "dest": "BOS", "distance": 187, "tailnum": "N503JB"},
 ]
 
@@ -165,6 +165,7 @@ def test_fast_path_equals_reference_path_exactly(in_process):
     class Request:
         rows: list
         as_of: datetime | None
+        request_id: str | None = None
 
     served = datetime(2013, 1, 29, 21, 0, tzinfo=UTC)
     stale = datetime(2013, 2, 2, 12, 0, tzinfo=UTC)
@@ -275,7 +276,22 @@ def test_single_and_multi_row_and_bad_requests(server):
             f"no content type {route}": (client.post(route, content=body, headers={}), "Content-Type"),
             f"over 64 KB {route}": (client.post(route, json={"rows": [ROW] * 400}), "body"),
         }
-    bad |= {
+    bad |= {  # impossible requests (issue 13 finding 8): each names its field
+        "no such day": (predict(client, [{**ROW, "month": 2, "day": 30}]), "day=30"),
+        "minute 99": (predict(client, [{**ROW, "sched_arr_time": 1299}]), "sched_arr_time"),
+        "1970": (predict(client, [{**ROW, "time_hour": "1970-01-01T00:00:00Z"}]), "time_hour"),
+        "boolean flight": (predict(client, [{**ROW, "flight": True}]), "flight"),
+        "unknown row field": (predict(client, [{**ROW, "gate": "B12"}]), "gate"),
+        "unknown key": (client.post("/predict", json={"rows": [ROW], "as-of": AS_OF}), "as-of"),
+        "unknown key /predict_rows": (client.post("/predict_rows", json={"rows": [ROW], "x": 1}), "x"),
+        "as_of year 1": (
+            client.post("/predict", json={"rows": [ROW], "as_of": "0001-01-01T00:00:00Z"}),
+            "as_of",
+        ),
+        "as_of 9999": (
+            client.post("/predict", json={"rows": [ROW], "as_of": "9999-01-01T00:00:00Z"}),
+            "as_of",
+        ),
         "empty list /predict_rows": (client.post("/predict_rows", json={"rows": []}), "rows"),
         "oversized list /predict_rows": (client.post("/predict_rows", json={"rows": [ROW] * 51}), "rows"),
     }

@@ -116,3 +116,36 @@ def test_unchanged_dimension_snapshot_reuses_report_but_changed_one_is_checked(c
     broken.loc[broken.index[:3], "seats"] = -1
     report = validate_frame(broken, planes_spec, context)
     assert not report.passed and any("seats" in c.line() for c in report.failures)
+
+
+def test_fields_that_restate_the_event_time_must_agree_with_it(day, context):
+    """Issue 13 finding 2: rows whose date fields name another day (or a day that does not exist) than
+    their event time, or whose HHMM clock disagrees with hour/minute, fail the day with the rule named."""
+    bad = day.copy()
+    bad.loc[bad.index[:3], "day"] = 2  # the 2nd, but scheduled on the 1st
+    bad.loc[bad.index[3], ["month", "day"]] = [2, 30]  # 2013-02-30
+    bad.loc[bad.index[4], "sched_dep_time"] = bad.loc[bad.index[4], "sched_dep_time"] + 1
+    lines = failures(bad, context)
+    parts = next(line for line in lines if "year = year, month = month, day = day, hour = hour" in line)
+    assert "4 of 842" in parts and "America/New_York" in parts
+    assert any("sched_dep_time = 100 x hour + minute" in line and "1 of 842" in line for line in lines)
+
+
+def test_cross_checks_row_by_row():
+    from datetime import UTC, datetime
+
+    from airloop.crosscheck import agrees, row_disagreement
+    from airloop.usecase import ClockParts, TimeParts
+
+    parts = TimeParts(timestamp="t", timezone="America/New_York", parts={"day": "day", "hour": "hour"})
+    clock = ClockParts(clock="hhmm", hour="hour", minute="minute")
+    stamp = datetime(2013, 1, 2, 3, tzinfo=UTC)  # 2013-01-01 22:00 in New York
+    row = {"t": stamp, "day": 1, "hour": 22, "hhmm": 2215, "minute": 15}
+    assert row_disagreement(row, parts) is None and row_disagreement(row, clock) is None
+    why = row_disagreement({**row, "day": 2}, parts)
+    assert why is not None and "day=2" in why and "day=1 in America/New_York" in why
+    assert "hhmm=2216" in (row_disagreement({**row, "hhmm": 2216}, clock) or "")
+    assert row_disagreement({**row, "day": None}, parts) is None  # nulls: the null rules' business
+    frame = pd.DataFrame([row, {**row, "day": 2}, {**row, "day": None}, {**row, "hhmm": 99}])
+    assert agrees(frame, parts).tolist() == [True, False, True, True]
+    assert agrees(frame, clock).tolist() == [True, True, True, False]

@@ -1,7 +1,10 @@
 """The request contract of the prediction API, generated from the use-case declaration.
 
 Every column the primary source declares as known before the event becomes a field with the declared
-type and rules (allowed values, pattern, range); a violation is a 4xx naming the field.
+type and rules (allowed values, pattern, range, HHMM clock times with minutes < 60); numbers are numbers
+(a boolean or a string is refused, not coerced); the source's cross-field rules (``Source.cross_checks``:
+date fields that restate the event time, a clock equal to hour and minute) hold for every row; unknown
+fields are refused. A violation is a 4xx naming the field.
 """
 
 from __future__ import annotations
@@ -10,8 +13,17 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    create_model,
+    model_validator,
+)
 
+from airloop.crosscheck import row_disagreement
 from airloop.usecase import UseCase
 
 PY_TYPES: dict[str, Any] = {"int64": int, "float64": float, "string": str, "timestamp": datetime}
@@ -33,6 +45,9 @@ def row_model(use_case: UseCase) -> type[BaseModel]:
             constraints["le"] = column.max_value
         if column.clock_time:
             constraints["ge"], constraints["le"] = 0, 2400 if column.allow_2400 else 2359
+            kind = Annotated[kind, AfterValidator(_clock_time)]
+        if column.dtype in ("int64", "float64") and not column.allowed:
+            kind = Annotated[kind, BeforeValidator(_a_number)]
         if column.dtype == "timestamp":
             kind = Annotated[kind, AfterValidator(_as_utc(column.timezone))]
         if column.max_null_share > 0:
@@ -40,7 +55,41 @@ def row_model(use_case: UseCase) -> type[BaseModel]:
         else:
             fields[name] = (Annotated[kind, Field(**constraints)], ...)
     name = "".join(part.title() for part in use_case.name.split("_")) + "Row"
-    return create_model(name, __config__=ConfigDict(extra="forbid", strict=False), **fields)
+    checks = [c for c in source.cross_checks if all(n in fields for n in _columns(c))]
+
+    def agree(row: BaseModel) -> BaseModel:
+        for check in checks:
+            why = row_disagreement(row.__dict__, check)
+            if why is not None:
+                raise ValueError(why)
+        return row
+
+    validators = {"_agree": model_validator(mode="after")(agree)} if checks else {}
+    return create_model(
+        name,
+        __config__=ConfigDict(extra="forbid", strict=False),
+        __validators__=validators,  # type: ignore[arg-type]
+        **fields,
+    )
+
+
+def _columns(check: Any) -> list[str]:
+    from airloop.crosscheck import columns_of
+
+    return columns_of(check)
+
+
+def _clock_time(value: Any) -> Any:
+    if value is not None and value != 2400 and int(value) % 100 >= 60:
+        raise ValueError(f"{value} is not an HHMM clock time (minutes {int(value) % 100} >= 60)")
+    return value
+
+
+def _a_number(value: Any) -> Any:
+    """A JSON number (an int for an integer field, as pydantic then checks): not a boolean, not a string."""
+    if isinstance(value, bool) or isinstance(value, str):
+        raise ValueError(f"must be a number, got {type(value).__name__} {value!r}")
+    return value
 
 
 def _as_utc(naive_timezone: str | None) -> Any:

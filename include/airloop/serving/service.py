@@ -32,12 +32,13 @@ import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo
 
 import bentoml
 from bentoml.validators import ContentType
-from pydantic import Field
+from pydantic import AfterValidator, ConfigDict, Field
 
 from airloop.resources import load_resources
 from airloop.serving.contract import row_model
@@ -235,6 +236,37 @@ def log_frame(scored: list[Scored]) -> Any:
     return pd.DataFrame(columns)
 
 
+def _as_of_in_range(value: datetime | None) -> datetime | None:
+    """``as_of`` (UTC when written without an offset) between the use case's first day and a day past now:
+    features exist for nothing else (year 1 or 9999 is a client's bug, not a question)."""
+    if value is None:
+        return None
+    value = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    first = datetime.combine(USE_CASE.start_date, datetime.min.time(), tzinfo=ZoneInfo(USE_CASE.timezone))
+    last = datetime.now(UTC) + timedelta(days=1)
+    if not first <= value <= last:
+        raise ValueError(f"as_of {value.isoformat()} is outside {first.isoformat()} .. now + 1 day")
+    return value.astimezone(UTC)
+
+
+Rows = Annotated[list[Row], Field(min_length=1, max_length=SETTINGS.serving_max_rows)]  # type: ignore[valid-type]
+
+
+class PredictRequest(bentoml.IODescriptor):
+    """The body of ``/predict``; an unknown key is refused (a misspelt ``as-of`` must not be ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+    rows: Rows
+    as_of: Annotated[datetime | None, AfterValidator(_as_of_in_range)] = None
+
+
+class RowsRequest(bentoml.IODescriptor):
+    """The body of ``/predict_rows`` (rows only: they are scored as of the time served)."""
+
+    model_config = ConfigDict(extra="forbid")
+    rows: Rows
+
+
 PREDICTION_ROUTES = ["/predict", "/predict_rows"]
 JSON = ContentType("application/json")  # a declared media type: BentoML otherwise derives it per response
 # from the output's JSON schema (~0.3 ms a request)
@@ -352,21 +384,14 @@ class PredictionService:
         self.scorer.write_log()  # rows scored since the last hand-over
         self.live.close()
 
-    @bentoml.api
-    async def predict(
-        self,
-        rows: Annotated[list[Row], Field(min_length=1, max_length=SETTINGS.serving_max_rows)],  # type: ignore[valid-type]
-        as_of: datetime | None = None,
-    ) -> Annotated[dict[str, Any], JSON]:
+    @bentoml.api(input_spec=PredictRequest)
+    async def predict(self, rows: Rows, as_of: datetime | None = None) -> Annotated[dict[str, Any], JSON]:
         # (the media type and the body size were checked before parsing: RequestGuard)
         self._require_champion()
         return await self.scorer.submit(rows, as_of, REQUEST_ID.get())
 
-    @bentoml.api(batchable=True, max_batch_size=64, max_latency_ms=1000)
-    async def predict_rows(
-        self,
-        rows: Annotated[list[Row], Field(min_length=1, max_length=SETTINGS.serving_max_rows)],  # type: ignore[valid-type]
-    ) -> Annotated[list[dict[str, Any]], JSON]:
+    @bentoml.api(batchable=True, max_batch_size=64, max_latency_ms=1000, input_spec=RowsRequest)
+    async def predict_rows(self, rows: Rows) -> Annotated[list[dict[str, Any]], JSON]:
         """BentoML's adaptive batching: concurrent requests' rows are scored together, up to 64 rows, as
         of the time served; body ``{"rows": [...]}``, one answer per row. ``max_latency_ms`` does not
         make batches leave sooner (BentoML's dispatcher times them from the latencies it observes): it
