@@ -111,6 +111,8 @@ class Settings(BaseSettings):
 
     postgres_dsn: SecretStr | None = None
     redis_url: SecretStr | None = None
+    serving_token: SecretStr | None = None
+    """Bearer token the prediction routes require when set (health and metrics stay open)."""
 
     @model_validator(mode="after")
     def _resolve(self) -> Settings:

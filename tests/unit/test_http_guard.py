@@ -122,3 +122,17 @@ def test_describe_rejection_by_status(code, kept):
             value = code
 
     assert (describe_rejection(CodedError("why")) is not None) is kept
+
+
+def test_a_configured_token_is_required_on_the_prediction_routes_only():
+    app = App()
+    guard = RequestGuard(app, ["/predict"], max_body_bytes=1024, token="s3cret")
+    status, out, body = call(guard, [JSON], [b"{}"])
+    assert status == 401 and out[b"www-authenticate"].startswith(b"Bearer") and app.calls == []
+    assert json.loads(body)["field"] == "Authorization"
+    status, _, _ = call(guard, [JSON, (b"authorization", b"Bearer wrong")], [b"{}"])
+    assert status == 401
+    status, _, _ = call(guard, [JSON, (b"authorization", b"Bearer s3cret")], [b"{}"])
+    assert status == 200 and len(app.calls) == 1
+    status, _, _ = call(guard, [], [b""], path="/readyz", method="GET")  # probes stay open
+    assert status == 200

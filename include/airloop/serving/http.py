@@ -6,6 +6,10 @@ chunked body is read up to the cap, never past it). Every request on those route
 client's ``X-Request-ID`` when it is a short token, else a new one) in a context variable and in the
 response's ``X-Request-ID`` header: ``/predict`` answers and logs its rows under it.
 
+With a ``token`` (``AIRLOOP_SERVING_TOKEN``), a request without ``Authorization: Bearer <token>`` is a
+401 before anything else (compared in constant time); health (``/livez``, ``/readyz``) and ``/metrics``
+stay open for probes and scrapers.
+
 ``OneLineBadRequests`` turns BentoML's traceback for a rejected request (a validation error or a 4xx
 ``BentoMLException``: ~25 lines each) into one line with the route, the request id and the reason; server
 errors keep their traceback.
@@ -14,6 +18,7 @@ errors keep their traceback.
 from __future__ import annotations
 
 import contextvars
+import hmac
 import json
 import logging
 import re
@@ -38,7 +43,9 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _reject(send: Send, status: int, error: str, field: str, request_id: str) -> None:
+async def _reject(
+    send: Send, status: int, error: str, field: str, request_id: str, extra: list | None = None
+) -> None:
     body = json.dumps({"error": error, "field": field, "request_id": request_id}).encode()
     await send(
         {
@@ -48,6 +55,7 @@ async def _reject(send: Send, status: int, error: str, field: str, request_id: s
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"x-request-id", request_id.encode()),
+                *(extra or []),
             ],
         }
     )
@@ -57,8 +65,11 @@ async def _reject(send: Send, status: int, error: str, field: str, request_id: s
 class RequestGuard:
     """ASGI middleware: media type, body size and request id of POSTs to ``routes``."""
 
-    def __init__(self, app: ASGIApp, routes: list[str], max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, routes: list[str], max_body_bytes: int, token: str | None = None
+    ) -> None:
         self.app, self.routes, self.max_body_bytes = app, set(routes), max_body_bytes
+        self.expected = f"Bearer {token}".encode() if token else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") not in self.routes:
@@ -73,6 +84,18 @@ class RequestGuard:
             REQUEST_ID.reset(token)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        if self.expected is not None:
+            given = (_header(scope, b"authorization") or "").encode("latin-1")
+            if not hmac.compare_digest(given, self.expected):
+                await _reject(
+                    send,
+                    401,
+                    "a bearer token is required (Authorization: Bearer <AIRLOOP_SERVING_TOKEN>)",
+                    "Authorization",
+                    request_id,
+                    [(b"www-authenticate", b'Bearer realm="airloop"')],
+                )
+                return
         if scope.get("method") != "POST":
             await self.app(scope, receive, send)
             return

@@ -499,6 +499,9 @@ def score_batch(
 # Before BentoML parses a body: 415 for a media type other than JSON, 413 past the size cap, and the
 # request id every answer, log line and live-log row of a /predict request carries (serving/http.py).
 PredictionService.add_asgi_middleware(
-    RequestGuard, routes=PREDICTION_ROUTES, max_body_bytes=SETTINGS.serving_max_body_bytes
+    RequestGuard,
+    routes=PREDICTION_ROUTES,
+    max_body_bytes=SETTINGS.serving_max_body_bytes,
+    token=SETTINGS.serving_token.get_secret_value() if SETTINGS.serving_token else None,
 )
 logging.getLogger("bentoml._internal.server.http_app").addFilter(OneLineBadRequests())
