@@ -15,7 +15,7 @@ from airloop.intervals import DayInterval
 from airloop.lake import Lake
 from airloop.sources import DataSource, SourceReadError
 from airloop.usecase import UseCase
-from airloop.validation import SourceReport, ValidationContext, conform, prepare, validate_frame
+from airloop.validation import SourceReport, ValidationContext, conform, prepare, repair, validate_frame
 
 logger = logging.getLogger(__name__)
 
@@ -70,12 +70,14 @@ def validate_day(use_case: UseCase, lake: Lake, day: date) -> DayResult:
     reports: list[SourceReport] = []
     frames = {}
     references: dict[tuple[str, str], list[str]] = {}
+    repaired: list[str] = []
     for spec in use_case.ordered_sources():
         raw_dir = lake.partition("raw", spec.name, day)
         if (raw_dir / READ_ERROR_FILE).exists():
             reports.append(SourceReport.unreadable(spec.name, (raw_dir / READ_ERROR_FILE).read_text()))
             continue
-        prepared = prepare(lake.read_partition("raw", spec.name, day), spec)
+        prepared, fixed = repair(prepare(lake.read_partition("raw", spec.name, day), spec), spec)
+        repaired.extend(fixed)
         history = lake.row_count_history(spec.name, day, spec.row_count.history_days)
         report = validate_frame(prepared, spec, ValidationContext(interval, references.copy(), history))
         reports.append(report)
@@ -87,28 +89,41 @@ def validate_day(use_case: UseCase, lake: Lake, day: date) -> DayResult:
     rows = {r.source: r.rows for r in reports}
     failures = [f"{r.source}.{c.line()}" for r in reports for c in r.failures]
     warnings = [f"{r.source}.{c.line()}" for r in reports for c in r.warnings]
+    # values let through by a tolerance, and implausible readings nulled: said, never silent
+    tolerated = [f"{r.source}.{c.line()}" for r in reports for c in r.tolerated]
+    notes = {"tolerated": tolerated, "repaired": repaired}
     names = [s.name for s in use_case.sources]
+    for line in tolerated + repaired:
+        logger.warning("%s: %s", interval.ds, line)
     if not failures:
         lake.publish_day(
-            day, frames, {"ds": interval.ds, "use_case": use_case.name, "rows": rows, "warnings": warnings}
+            day,
+            frames,
+            {"ds": interval.ds, "use_case": use_case.name, "rows": rows, "warnings": warnings, **notes},
         )
         logger.info("validated %s: %s rows, %d warnings", interval.ds, rows, len(warnings))
         return DayResult(interval.ds, "validated", rows, [], warnings, str(lake.manifest_path(day)))
     where = lake.quarantine_day(
         day,
         names,
-        render_report(use_case, interval, reports),
+        render_report(use_case, interval, reports, repaired),
         {
             "ds": interval.ds,
             "failures": failures,
             "warnings": warnings,
+            **notes,
             "sources": {r.source: r.gx_result for r in reports},
         },
     )
     return DayResult(interval.ds, "quarantined", rows, failures, warnings, str(where))
 
 
-def render_report(use_case: UseCase, interval: DayInterval, reports: list[SourceReport]) -> str:
+def render_report(
+    use_case: UseCase,
+    interval: DayInterval,
+    reports: list[SourceReport],
+    repaired: list[str] = (),  # type: ignore[assignment]
+) -> str:
     """The quarantine report a person reads first (Markdown)."""
     lines = [
         f"# Quarantined: {use_case.name} data of {interval.ds}",
@@ -127,6 +142,11 @@ def render_report(use_case: UseCase, interval: DayInterval, reports: list[Source
             lines.append(f"- FAILED {check.line()}")
         for check in report.warnings:
             lines.append(f"- warning {check.line()}")
+        for check in report.tolerated:
+            lines.append(f"- tolerated {check.line()}")
+        for line in repaired:
+            if line.startswith(f"{report.source}."):
+                lines.append(f"- repaired {line.split('.', 1)[1]}")
         if report.passed and not report.warnings:
             lines.append(f"- all {len(report.checks)} checks passed")
         lines.append("")

@@ -41,6 +41,11 @@ class Column(BaseModel):
     """For ``timestamp`` columns: the zone of values written without an offset (local wall-clock time);
     ``None``: such values are UTC. Values with an offset are read by their own offset."""
     mostly: float = Field(1.0, gt=0.0, le=1.0)
+    repair: Literal["keep", "null"] = "keep"
+    """``null``: a reading outside ``[min_value, max_value]`` is an implausible measurement, set to null
+    before validation and reported (how many, examples) in the day's manifest, so two bad sensor readings
+    do not quarantine a day of valid events; the null-share rule still quarantines wholesale breakage.
+    ``keep``: such a value fails the range rule (within ``mostly``: tolerated and reported)."""
 
 
 class Reference(BaseModel):

@@ -48,6 +48,8 @@ class Check:
     severity: str
     success: bool
     observed: str
+    tolerated: int = 0
+    """Rows a passing rule let through within its ``mostly`` tolerance (reported, never silent)."""
 
     def line(self) -> str:
         where = f"{self.column}: " if self.column else ""
@@ -73,6 +75,11 @@ class SourceReport:
         return [c for c in self.checks if not c.success and c.severity != "critical"]
 
     @property
+    def tolerated(self) -> list[Check]:
+        """Passing rules that let bad values through (``mostly``): each says how many, with examples."""
+        return [c for c in self.checks if c.success and c.tolerated]
+
+    @property
     def passed(self) -> bool:
         return self.read_error is None and not self.failures
 
@@ -89,6 +96,29 @@ def prepare(frame: pd.DataFrame, source: Source) -> pd.DataFrame:
         if column.dtype == "timestamp" and column.name in out.columns:
             out[column.name] = parse_timestamps(out[column.name], column.timezone)
     return out
+
+
+def repair(frame: pd.DataFrame, source: Source) -> tuple[pd.DataFrame, list[str]]:
+    """Columns declared ``repair="null"``: readings outside their range become null. Returns the frame
+    and one line per repaired column (how many, examples), for the manifest and the report."""
+    out, lines = frame, []
+    for column in source.columns:
+        if column.repair != "null" or column.name not in frame.columns:
+            continue
+        values = pd.to_numeric(frame[column.name], errors="coerce")
+        low = values < column.min_value if column.min_value is not None else False
+        high = values > column.max_value if column.max_value is not None else False
+        implausible = (low | high) & values.notna()
+        if implausible.any():
+            if out is frame:
+                out = frame.copy()
+            examples = values[implausible].head(5).tolist()
+            out.loc[implausible, column.name] = None
+            lines.append(
+                f"{source.name}.{column.name}: {int(implausible.sum())} of {len(frame)} readings outside "
+                f"[{column.min_value}, {column.max_value}] set to null; e.g. {examples}"
+            )
+    return out, lines
 
 
 def conform(frame: pd.DataFrame, source: Source) -> pd.DataFrame:
@@ -297,12 +327,17 @@ def _describe(result: Any) -> Check:
         rule += f" (at most {1 - kwargs['mostly']:.1%} null)"
     elif kwargs.get("mostly", 1) < 1:
         rule += f" (mostly {kwargs['mostly']:.1%})"
+    unexpected = (result.result or {}).get("unexpected_count") or 0
+    tolerated = (
+        int(unexpected) if result.success and config.type != "expect_column_values_to_not_be_null" else 0
+    )
     return Check(
         rule=rule,
         column=kwargs.get("column"),
         severity=str(getattr(config.severity, "value", "critical")),
         success=bool(result.success),
         observed=_observed(result),
+        tolerated=tolerated,
     )
 
 
@@ -317,7 +352,7 @@ def _observed(result: Any) -> str:
     if "unexpected_count" in res and res.get("element_count") is not None:
         n, bad = res["element_count"], res["unexpected_count"]
         sample = res.get("partial_unexpected_list") or []
-        shown = f"; e.g. {sample[:5]}" if sample and not result.success else ""
+        shown = f"; e.g. {sample[:5]}" if sample else ""
         return f"{bad} of {n} rows unexpected ({(bad / n if n else 0):.2%}){shown}"
     if "observed_value" in res:
         return f"observed {res['observed_value']}"

@@ -113,3 +113,47 @@ def test_summary_counts():
     s = summarize(results, "flights")
     assert (s["validated"], s["quarantined"], s["flights_rows"]) == (1, 1, 842)
     assert s["quarantined_days"] == ["2013-01-02"]
+
+
+def test_implausible_readings_are_nulled_and_tolerated_values_reported(airloop_home, source_folder):
+    """Issue 13 finding 4, on the real 2013-02-12: EWR's 1,048 mph wind reading is set to null (declared
+    ``repair="null"``) and said in the manifest; a value let through by a ``mostly`` tolerance is counted
+    with examples; wholesale breakage (over the null share) still quarantines."""
+    root = source_folder("2013-02-12")
+    lake, result = run("2013-02-12")
+    assert result.status == "validated"
+    manifest = lake.manifest("2013-02-12")
+    (line,) = manifest["repaired"]
+    assert line.startswith("weather.wind_speed: 1 of ") and "1048" in line and "set to null" in line
+    weather = lake.read_partition("validated", "weather", "2013-02-12")
+    assert weather.wind_speed.max() < 150 and weather.wind_speed.isna().sum() >= 1
+    assert manifest["tolerated"] == []
+
+    broken = pd.read_parquet(root / "weather" / "ds=2013-02-12" / "part.parquet")
+    broken.loc[broken.index[:10], "wind_speed"] = 999.0  # ~14% of the day's readings: a broken sensor
+    broken.to_parquet(root / "weather" / "ds=2013-02-12" / "part.parquet", index=False)
+    _, result = run("2013-02-12")
+    assert result.status == "quarantined"
+    assert any("wind_speed: values must not be null" in f for f in result.failures), result.failures
+
+
+def test_a_tolerance_that_lets_values_through_says_so():
+    from airloop.usecase import Column, Source
+    from airloop.validation import ValidationContext, validate_frame
+
+    source = Source(
+        name="readings",
+        kind="dimension",
+        key=["id"],
+        columns=[
+            Column(name="id", dtype="int64"),
+            Column(name="value", dtype="float64", min_value=0, max_value=10, mostly=0.9),
+        ],
+    )
+    frame = pd.DataFrame({"id": range(20), "value": [1.0] * 19 + [55.0]})
+    from airloop.intervals import DayInterval
+
+    report = validate_frame(frame, source, ValidationContext(DayInterval(date(2013, 1, 1), "UTC")))
+    assert report.passed
+    (check,) = report.tolerated
+    assert check.tolerated == 1 and "1 of 20 rows unexpected" in check.line() and "55.0" in check.line()

@@ -82,15 +82,23 @@ def test_history_rule_needs_enough_history(day, context):
 
 
 def test_tolerance_mostly_applies_to_values_not_nulls(context):
-    weather = prepare(
-        ReplaySource("include/data/nycflights13").extract(UC.source("weather"), JAN1), UC.source("weather")
-    )
+    """A ``mostly`` tolerance (wind speed declared with 98% instead of flights' null repair) lets one bad
+    reading through - counted, with the value shown - and fails on five."""
+    spec = UC.source("weather")
+    columns = [
+        c.model_copy(update={"mostly": 0.98, "repair": "keep"}) if c.name == "wind_speed" else c
+        for c in spec.columns
+    ]
+    tolerant = spec.model_copy(update={"columns": columns})
+    weather = prepare(ReplaySource("include/data/nycflights13").extract(spec, JAN1), spec)
     one_bad = weather.copy()
     one_bad.loc[one_bad.index[:1], "wind_speed"] = 1048.36  # the real bad reading of 2013-02-12
-    assert validate_frame(one_bad, UC.source("weather"), context).passed
+    report = validate_frame(one_bad, tolerant, context)
+    assert report.passed
+    assert [c.column for c in report.tolerated] == ["wind_speed"] and "1048.36" in report.tolerated[0].line()
     many_bad = weather.copy()
     many_bad.loc[many_bad.index[:5], "wind_speed"] = 1048.36
-    assert not validate_frame(many_bad, UC.source("weather"), context).passed
+    assert not validate_frame(many_bad, tolerant, context).passed
 
 
 def test_short_weather_day_is_a_warning_not_a_failure(context):
