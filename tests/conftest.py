@@ -118,6 +118,12 @@ def _set(column, rows, value):
 
 
 # name -> (source, how to corrupt its frame, text the failure report must contain)
+def _local_wall_clock(values, zone: str):
+    import pandas as pd
+
+    return pd.to_datetime(values, utc=True).dt.tz_convert(zone).dt.strftime("%Y-%m-%d %H:%M:%S")
+
+
 CORRUPTIONS = {
     "missing_column": ("flights", lambda f: f.drop(columns=["carrier"]), "carrier: column must exist"),
     "wrong_dtype": (
@@ -143,6 +149,11 @@ CORRUPTIONS = {
         "origin: values must be in the allowed set -> 2 of ",
     ),
     "unknown_destination": ("flights", _set("dest", 4, "ZZZ"), "dest: known in airports.faa -> 4 of "),
+    "naive_times": (  # local wall-clock strings where the declaration promises offsets (issue 13, 1)
+        "flights",
+        lambda f: f.assign(time_hour=_local_wall_clock(f.time_hour, "America/New_York")),
+        "time_hour: timestamps must carry an offset (the declaration gives no timezone for naive values)",
+    ),
     "implausible_weather": (
         "weather",
         _set("temp", 30, 500.0),

@@ -7,7 +7,7 @@ its raw partition and moves it to exactly one of validated/ or quarantine/. Noth
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -15,7 +15,15 @@ from airloop.intervals import DayInterval
 from airloop.lake import Lake
 from airloop.sources import DataSource, SourceReadError
 from airloop.usecase import UseCase
-from airloop.validation import SourceReport, ValidationContext, conform, prepare, repair, validate_frame
+from airloop.validation import (
+    SourceReport,
+    ValidationContext,
+    conform,
+    prepare,
+    repair,
+    timestamp_checks,
+    validate_frame,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +84,12 @@ def validate_day(use_case: UseCase, lake: Lake, day: date) -> DayResult:
         if (raw_dir / READ_ERROR_FILE).exists():
             reports.append(SourceReport.unreadable(spec.name, (raw_dir / READ_ERROR_FILE).read_text()))
             continue
-        prepared, fixed = repair(prepare(lake.read_partition("raw", spec.name, day), spec), spec)
+        raw = lake.read_partition("raw", spec.name, day)
+        prepared, fixed = repair(prepare(raw, spec), spec)
         repaired.extend(fixed)
         history = lake.row_count_history(spec.name, day, spec.row_count.history_days)
         report = validate_frame(prepared, spec, ValidationContext(interval, references.copy(), history))
+        report = replace(report, checks=[*report.checks, *timestamp_checks(raw, prepared, spec)])
         reports.append(report)
         if report.passed:
             frames[spec.name] = conform(prepared, spec)

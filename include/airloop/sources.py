@@ -57,13 +57,15 @@ def parse_timestamps(values: pd.Series, naive_timezone: str | None = None) -> pd
     """ISO-8601 strings (or datetimes) -> UTC timestamps; unparseable values become NaT.
 
     A value with an offset (``Z``, ``+10:00``) is converted by its own offset. A naive value is local time
-    in ``naive_timezone`` (``None``: UTC); a local time that does not exist or occurs twice (a DST change)
-    becomes NaT, so the null rules report it instead of a guess being published.
+    in ``naive_timezone`` (declare ``"UTC"`` for naive UTC); with ``None`` a naive value is refused (NaT),
+    never silently taken as UTC. A local time that does not exist or occurs twice (a DST change) becomes
+    NaT too: ``validation.timestamp_checks`` reports every refused value with its reason, instead of a
+    guess being published.
     """
 
     def localize(stamps: pd.Series) -> pd.Series:
         if naive_timezone is None:
-            return stamps.dt.tz_localize("UTC")
+            return pd.Series(pd.NaT, index=stamps.index, dtype="datetime64[ns, UTC]")
         return stamps.dt.tz_localize(naive_timezone, ambiguous="NaT", nonexistent="NaT").dt.tz_convert("UTC")
 
     if pd.api.types.is_datetime64_any_dtype(values):

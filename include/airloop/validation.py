@@ -98,6 +98,32 @@ def prepare(frame: pd.DataFrame, source: Source) -> pd.DataFrame:
     return out
 
 
+def timestamp_checks(raw: pd.DataFrame, prepared: pd.DataFrame, source: Source) -> list[Check]:
+    """One critical check per timestamp column: every present value was read as an instant (a value
+    without an offset needs the column's declared ``timezone``; local times a DST change skips or
+    repeats are refused), with the refused values shown."""
+    checks = []
+    for column in source.columns:
+        if column.dtype != "timestamp" or column.name not in raw.columns:
+            continue
+        refused = raw[column.name].notna() & prepared[column.name].isna()
+        bad, n = int(refused.sum()), len(raw)
+        zone = column.timezone
+        rule = "timestamps must carry an offset" + (
+            f" or be local times of {zone} (times a DST change skips or repeats are refused)"
+            if zone
+            else " (the declaration gives no timezone for naive values)"
+        )
+        examples = raw.loc[refused, column.name].astype(str).head(5).tolist()
+        observed = (
+            f"{bad} of {n} rows unreadable ({(bad / n if n else 0):.2%}); e.g. {examples}"
+            if bad
+            else "passed"
+        )
+        checks.append(Check(rule, column.name, "critical", bad == 0, observed))
+    return checks
+
+
 def repair(frame: pd.DataFrame, source: Source) -> tuple[pd.DataFrame, list[str]]:
     """Columns declared ``repair="null"``: readings outside their range become null. Returns the frame
     and one line per repaired column (how many, examples), for the manifest and the report."""

@@ -200,3 +200,32 @@ def test_a_request_time_a_dst_change_skips_is_refused():
     with pytest.raises(ValueError, match="does not exist or is ambiguous"):
         _as_utc("America/New_York")(datetime(2013, 3, 10, 2, 30))
     assert str(_as_utc("America/New_York")(datetime(2013, 7, 1, 12))) == "2013-07-01 16:00:00+00:00"
+
+
+def test_naive_times_are_refused_where_the_declaration_gives_no_timezone():
+    """Issue 13 finding 1: a value without an offset is never silently UTC. Without a declared timezone it
+    is refused - by ingestion (a critical check naming the values) and by the request contract - and
+    ``timezone="UTC"`` says naive values are UTC."""
+    from datetime import datetime
+
+    from airloop.serving.contract import _as_utc
+    from airloop.validation import timestamp_checks
+
+    values = pd.Series(["2013-01-01T10:00:00Z", "2013-01-01 05:00:00", "2013-01-01T05:00:00-05:00"])
+    assert parse_timestamps(values, None).isna().tolist() == [False, True, False]
+    assert str(parse_timestamps(values, "UTC")[1]) == "2013-01-01 05:00:00+00:00"
+    source = Source(
+        name="s",
+        kind="event",
+        event_timestamp="ts",
+        key=["ts"],
+        columns=[Column(name="ts", dtype="timestamp")],
+    )
+    raw = pd.DataFrame({"ts": values})
+    (check,) = timestamp_checks(raw, pd.DataFrame({"ts": parse_timestamps(values, None)}), source)
+    assert not check.success and check.severity == "critical"
+    assert "1 of 3 rows unreadable" in check.line() and "2013-01-01 05:00:00" in check.line()
+    assert "no timezone for naive values" in check.rule
+    with pytest.raises(ValueError, match="no UTC offset"):
+        _as_utc(None)(datetime(2013, 1, 1, 5))
+    assert str(_as_utc("UTC")(datetime(2013, 1, 1, 5))) == "2013-01-01 05:00:00+00:00"

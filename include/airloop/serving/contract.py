@@ -94,10 +94,12 @@ def _a_number(value: Any) -> Any:
 
 def _as_utc(naive_timezone: str | None) -> Any:
     """A timestamp field's value as a UTC instant: a naive value is local time of the column's declared
-    timezone (UTC when none is declared), as ingestion reads the same column."""
+    timezone, and refused when none is declared, as ingestion reads the same column."""
     zone = ZoneInfo(naive_timezone or "UTC")
 
     def convert(value: datetime) -> datetime:
+        if value.tzinfo is None and naive_timezone is None:
+            raise ValueError(f"{value} has no UTC offset (write e.g. {value.isoformat()}Z)")
         if value.tzinfo is None:
             # A local time a DST change skips or repeats is refused, as ingestion refuses it.
             aware = value.replace(tzinfo=zone)
