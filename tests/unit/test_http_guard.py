@@ -77,14 +77,17 @@ def test_body_over_the_cap_is_413_by_length_or_while_streamed():
     assert status == 200 and app.calls[-1]["body"] == b'{"rows": []}'
 
 
-def test_request_id_is_the_clients_token_or_a_new_one():
+def test_every_request_gets_a_new_id_of_the_servers():
+    """Never the client's: the live log is de-duplicated by request id."""
     app = App()
     guard = RequestGuard(app, ["/predict"], max_body_bytes=1024)
-    status, out, _ = call(guard, [JSON, (b"x-request-id", b"abc-123")], [b"{}"])
-    assert status == 200 and out[b"x-request-id"] == b"abc-123" and app.calls[-1]["request_id"] == "abc-123"
-    _, out, _ = call(guard, [JSON, (b"x-request-id", b"bad id\n<script>")], [b"{}"])
-    made = out[b"x-request-id"].decode()
-    assert len(made) == 32 and app.calls[-1]["request_id"] == made
+    ids = set()
+    for _ in range(3):
+        status, out, _ = call(guard, [JSON, (b"x-request-id", b"abc-123")], [b"{}"])
+        made = out[b"x-request-id"].decode()
+        assert status == 200 and len(made) == 32 and app.calls[-1]["request_id"] == made
+        ids.add(made)
+    assert len(ids) == 3
     _, out, _ = call(guard, [JSON], [b"{}"], path="/readyz", method="GET")  # other routes: untouched
     assert out[b"x-request-id"] == b"theirs" and REQUEST_ID.get() is None
 

@@ -2,9 +2,10 @@
 
 ``RequestGuard`` answers before anything parses a body: 415 for a media type other than JSON (multipart,
 form-encoded, none), 413 for a body larger than ``max_body_bytes`` (by its ``Content-Length`` at once; a
-chunked body is read up to the cap, never past it). Every request on those routes gets a request id (the
-client's ``X-Request-ID`` when it is a short token, else a new one) in a context variable and in the
-response's ``X-Request-ID`` header: ``/predict`` answers and logs its rows under it.
+chunked body is read up to the cap, never past it). Every request on those routes gets a new request id
+in a context variable and in the response's ``X-Request-ID`` header: ``/predict`` answers and logs its
+rows under it. (Always the server's own: the live log's rows are de-duplicated by request id, so a client
+must not be able to give two requests the same one.)
 
 With a ``token`` (``AIRLOOP_SERVING_TOKEN``), a request without ``Authorization: Bearer <token>`` is a
 401 before anything else (compared in constant time); health (``/livez``, ``/readyz``) and ``/metrics``
@@ -21,7 +22,6 @@ import contextvars
 import hmac
 import json
 import logging
-import re
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -33,7 +33,6 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("airloop_request_id", default=None)
-_TOKEN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -75,8 +74,7 @@ class RequestGuard:
         if scope["type"] != "http" or scope.get("path") not in self.routes:
             await self.app(scope, receive, send)
             return
-        given = _header(scope, b"x-request-id")
-        request_id = given if given and _TOKEN.match(given) else uuid.uuid4().hex
+        request_id = uuid.uuid4().hex
         token = REQUEST_ID.set(request_id)
         try:
             await self._guarded(scope, receive, self._with_id(send, request_id), request_id)
