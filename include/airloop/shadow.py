@@ -4,9 +4,9 @@ The service scores every answered request with the ``shadow`` alias too (logged,
 ``feedback.record_day`` keeps, per day with outcomes, the rows both versions scored
 (``lake/monitoring/shadow/ds=DAY.parquet``). ``judge_shadow`` pools the days of the current pair (champion
 answered, shadow logged) and decides with a paired bootstrap of AUC(shadow) - AUC(champion) on those
-rows (``decide_live``, pure): wait for more evidence, promote the shadow, confirm the champion (the shadow
-retires) or end an undecided comparison after ``ShadowPolicy.max_days``. Every outcome is recorded on both
-versions' tags and, when an alias moves, in the registry's audit trail.
+rows, resampling whole days (``decide_live``, pure): wait for more evidence, promote the shadow, confirm
+the champion (the shadow retires) or end an undecided comparison after ``ShadowPolicy.max_days``. Every
+outcome is recorded on both versions' tags and, when an alias moves, in the registry's audit trail.
 """
 
 from __future__ import annotations
@@ -46,9 +46,16 @@ class LiveVerdict:
 
 
 def decide_live(
-    y: np.ndarray, p_champion: np.ndarray, p_shadow: np.ndarray, days: int, policy: ShadowPolicy
+    y: np.ndarray,
+    p_champion: np.ndarray,
+    p_shadow: np.ndarray,
+    days: int,
+    policy: ShadowPolicy,
+    day_of_row: np.ndarray | None = None,
 ) -> tuple[Action, str, tuple[float, float, float] | None]:
-    """The decision on paired live evidence (pure): ``(action, reason, ci)``."""
+    """The decision on paired live evidence (pure): ``(action, reason, ci)``. With ``day_of_row`` the
+    bootstrap resamples whole days (rows of a day are not independent: see
+    ``metrics.bootstrap_auc_difference``)."""
     from airloop.model.metrics import bootstrap_auc_difference
 
     rows = len(y)
@@ -58,7 +65,7 @@ def decide_live(
         if days >= policy.max_days:
             return "expire", f"undecided after {days} days ({need}): the champion stays", None
         return "wait", f"collecting live evidence: {need}", None
-    ci = bootstrap_auc_difference(y, p_shadow, p_champion, policy.bootstrap_samples)
+    ci = bootstrap_auc_difference(y, p_shadow, p_champion, policy.bootstrap_samples, groups=day_of_row)
     estimate, low, high = ci
     said = (
         f"on {rows:,} live events of {days} days, AUC(shadow) - AUC(champion) {estimate:+.4f} "
@@ -105,7 +112,8 @@ def judge_shadow(registry: ModelRegistry, use_case: UseCase, lake: Lake, who: st
     days = int(rows["ds"].nunique()) if len(rows) else 0
     p_champion = rows["probability"].to_numpy(dtype=np.float64) if len(rows) else np.zeros(0)
     p_shadow = rows["shadow_probability"].to_numpy(dtype=np.float64) if len(rows) else np.zeros(0)
-    action, reason, ci = decide_live(y, p_champion, p_shadow, days, policy)
+    day_of_row = rows["ds"].astype(str).to_numpy() if len(rows) else None
+    action, reason, ci = decide_live(y, p_champion, p_shadow, days, policy, day_of_row)
     both = len(y) and 0 < y.sum() < len(y)
     verdict = LiveVerdict(
         action,

@@ -413,7 +413,9 @@ def evaluate_and_decide(
         seen = data_end(registry.version(champion_version).tags)
         overlap = max(0, (seen - window.holdout_start).days) if seen else 0
         champion_auc = scores(y, p_old)["roc_auc"]
-        ci = bootstrap_auc_difference(y, p_new, p_old, spec.bootstrap_samples)
+        # resampling whole days of the holdout: a day's flights share its weather (not independent rows)
+        day_of_row = pd.to_datetime(holdout[TIME]).dt.tz_convert(use_case.timezone).dt.date.astype(str)
+        ci = bootstrap_auc_difference(y, p_new, p_old, spec.bootstrap_samples, groups=day_of_row.to_numpy())
     sample = holdout.sample(min(500, len(holdout)), random_state=0).reset_index(drop=True)
     behaviour = run_all(predict, sample, spec)
     new_auc = scores(y, p_new)["roc_auc"]

@@ -283,8 +283,10 @@ class ShadowPolicy(BaseModel):
     enabled: bool = True
     min_rows: int = Field(default=2000, ge=100)
     """Labelled live rows scored by both versions before the evidence is judged."""
-    min_days: int = Field(default=2, ge=1)
-    """Days of outcomes (distinct event days) before the evidence is judged."""
+    min_days: int = Field(default=7, ge=1)
+    """Days of outcomes (distinct event days) before the evidence is judged: the bootstrap resamples whole
+    days, and a week covers the weekday cycle (in the year-long replay, 2-3 days of evidence judged by a
+    row bootstrap flip-flopped between versions: bench/bench_loop_replay.py)."""
     max_days: int = Field(default=14, ge=1)
     """Days of outcomes after which an undecided comparison ends: the champion stays, the shadow retires."""
     margin: float = 0.0

@@ -211,6 +211,21 @@ def test_bootstrap_difference_brackets_the_estimate():
     assert est == low == high == 0.0
 
 
+def test_bootstrap_over_days_is_wider_when_days_disagree():
+    """Rows of a day are not independent: when which version wins depends on the day (its weather),
+    resampling whole days gives the honest, wider interval; a row bootstrap is overconfident."""
+    rng = np.random.default_rng(1)
+    days = np.repeat(np.arange(4), 800)
+    y = rng.integers(0, 2, len(days))
+    better_today = np.where(days % 2 == 0, 0.4, 2.0)  # the new version is sharp on even days only
+    p_new = y + rng.normal(0, 1, len(y)) * better_today
+    p_old = y + rng.normal(0, 1.1, len(y))
+    _, row_low, row_high = bootstrap_auc_difference(y, p_new, p_old, samples=200)
+    est, day_low, day_high = bootstrap_auc_difference(y, p_new, p_old, samples=200, groups=days)
+    assert day_low <= est <= day_high
+    assert day_high - day_low > 2 * (row_high - row_low)
+
+
 def test_behaviour_tests_catch_bad_models():
     rows = synthetic(50)
     ignores = invariance(lambda f: f.x.to_numpy(), rows, "flight")

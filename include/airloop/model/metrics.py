@@ -58,17 +58,27 @@ def bootstrap_auc_difference(
     samples: int = 200,
     seed: int = 0,
     level: float = 0.95,
+    groups: np.ndarray | None = None,
 ) -> tuple[float, float, float]:
     """Paired bootstrap of AUC(new) - AUC(old) on the same rows: ``(estimate, low, high)``.
 
-    Resamples rows with replacement (resamples with a single class are skipped); the interval is the
-    percentile interval at ``level``.
+    Resamples rows with replacement - or, with ``groups`` (e.g. each row's day), whole groups: rows of
+    one day share their weather and the day's disruptions, so they are not independent draws, and a row
+    bootstrap over a few days is overconfident (in the year-long replay, 3 days of live evidence
+    "proved" differences of +-0.01-0.02 ROC AUC that the following weeks reversed). Resamples with a
+    single class are skipped; the interval is the percentile interval at ``level``.
     """
     rng = np.random.default_rng(seed)
     n = len(y)
+    if groups is not None:
+        _, inverse = np.unique(np.asarray(groups), return_inverse=True)
+        members = [np.flatnonzero(inverse == g) for g in range(inverse.max() + 1)] if n else []
     diffs = []
     for _ in range(samples):
-        idx = rng.integers(0, n, n)
+        if groups is None:
+            idx = rng.integers(0, n, n)
+        else:
+            idx = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
         if y[idx].min() == y[idx].max():
             continue
         diffs.append(roc_auc_score(y[idx], p_new[idx]) - roc_auc_score(y[idx], p_old[idx]))
