@@ -8,7 +8,10 @@ from datetime import date
 from airloop.training import TrainingWindow, data_end, plan_window
 from airloop.usecases import load_use_case
 
-UC = load_use_case("flights")  # train_days 150, holdout_days 30, min_holdout_days 7
+_FLIGHTS = load_use_case("flights")
+assert _FLIGHTS.model is not None
+# the window arithmetic with a 150-day trailing window (flights declares 365), holdout_days 30, min 7
+UC = _FLIGHTS.model_copy(update={"model": _FLIGHTS.model.model_copy(update={"train_days": 150})})
 END = date(2013, 7, 8)
 
 
