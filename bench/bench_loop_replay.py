@@ -13,22 +13,27 @@ Policies, all starting from the same champion trained January-May:
 - ``weekly``: a retrain every 7 days promoted unconditionally (d);
 
 the gated policies keep the declared shadow evaluation (``shadow.decide_live`` on the pair's pooled live
-outcomes, judged daily as ``live_feedback`` does). Each of (b)-(d) runs with the declared trailing window
-(``train_days``) and with all history since January (``--windows``). A retrain at day D is
+outcomes, judged daily as ``live_feedback`` does). Each of (b)-(d) runs with a trailing window
+(``--trailing-days``, 150: the platform default) and with all history since January (``--windows``;
+``declared``: the use case's ``train_days``). A retrain at day D is
 ``training.plan_window`` (the holdout: the labelled days the champion never saw) + ``fit_recipe`` (the
 declared network) for the judged model on the training days and the deployed one through D-1, the gate
 ``model.gate.decide`` on the paired bootstrap + the behaviour tests - what ``train_model`` does.
 
-Printed: ROC AUC per month on the same served flights, mean monthly ROC AUC, retrains, promotions and
-training seconds per policy; every gated retrain's verdict beside what it and the replaced champion then
+Printed: live ROC AUC per month on the same served flights as ``live_feedback`` measures it (each
+day's AUC - a day is served by one version - averaged over the month, weighted by flights; the month's
+pooled AUC beside it), mean monthly ROC AUC, retrains, promotions and training seconds per policy; issue
+15's targets for the closed loop; every gated retrain's verdict beside what it and the replaced champion then
 scored on the next 28 days of outcomes (promotions should win, rejections should have lost); a PNG of
 monthly AUC per policy; results JSON. Features come from one Feast historical retrieval of every 2013
 flight; each training is cached by its days under ``.airloop/bench/replay`` (policies share them; a
 re-run only trains what is missing). Simplifications, said: a retrain takes no served time (the day after
 the decision is served by its result); the drift check runs at the start of a day on whole served days.
 
-    python bench/bench_loop_replay.py                    # the full grid (hours on 2 cores: see --policies)
-    python bench/bench_loop_replay.py --policies static,closed-loop --windows all
+    python bench/bench_loop_replay.py                    # the full grid (hours on 2 cores: see --runs)
+    # what session 20 ran: single networks of the declared recipe (~1 min a fit on 2 cores)
+    python bench/bench_loop_replay.py --hp '{"members": 1}' \
+        --runs closed-loop:all,4-weekly:all,4-weekly:trailing
 """
 
 from __future__ import annotations
@@ -245,8 +250,11 @@ class Serving:
 
 
 class Replay:
-    def __init__(self, rows: pd.DataFrame, use_case: Any, trainer: Trainer, live_end: date) -> None:
+    def __init__(
+        self, rows: pd.DataFrame, use_case: Any, trainer: Trainer, live_end: date, trailing_days: int = 150
+    ) -> None:
         self.rows, self.use_case, self.trainer = rows, use_case, trainer
+        self.trailing_days = trailing_days
         self.spec = use_case.model
         self.y = rows[use_case.label.name].to_numpy(dtype=np.int64)
         self.live = trainer.span(LIVE_START, live_end)
@@ -334,7 +342,11 @@ class Replay:
         from airloop.training import plan_window
 
         spec, trainer = self.spec, self.trainer
-        train_days = spec.train_days if window == "trailing" else (day - YEAR_START).days
+        train_days = {
+            "trailing": self.trailing_days,
+            "declared": spec.train_days,
+            "all": (day - YEAR_START).days,
+        }[window]
         plan = plan_window(self.use_case, day, state.champion.end, train_days)
         deployed = trainer.fit(plan.train_start, day, profile=True)  # (every policy's: fits are shared)
         old = state.champion
@@ -440,7 +452,9 @@ class DriftLoop:
         return f"drift: {decision.reason}"
 
 
-def monthly(replay: Replay, served: np.ndarray) -> dict[str, float]:
+def pooled_monthly(replay: Replay, served: np.ndarray) -> dict[str, float]:
+    """ROC AUC of each month's flights pooled (flights of different days, possibly scored by different
+    versions, ranked against each other): shown beside the daily measure."""
     from sklearn.metrics import roc_auc_score
 
     days = replay.rows["day"].to_numpy()[replay.live]
@@ -449,16 +463,37 @@ def monthly(replay: Replay, served: np.ndarray) -> dict[str, float]:
     return {m: float(roc_auc_score(y[months == m], served[months == m])) for m in sorted(set(months))}
 
 
+def monthly(replay: Replay, served: np.ndarray) -> dict[str, float]:
+    """Live ROC AUC per month as ``live_feedback`` measures it: each day's AUC (a day is served by one
+    version), averaged over the month's days weighted by their flights. (A month's pooled AUC would also
+    rank flights scored by different versions against each other, and so penalise each switch of model
+    for its new score scale rather than for its ranking.)"""
+    from sklearn.metrics import roc_auc_score
+
+    days = replay.rows["day"].to_numpy()[replay.live]
+    y = replay.y[replay.live]
+    frame = pd.DataFrame({"day": days, "y": y, "p": served})
+    frame["month"] = [d.strftime("%Y-%m") for d in frame["day"]]
+    out = {}
+    for month, rows in frame.groupby("month"):
+        daily = [(roc_auc_score(g.y, g.p), len(g)) for _, g in rows.groupby("day") if 0 < g.y.sum() < len(g)]
+        out[str(month)] = float(sum(a * n for a, n in daily) / sum(n for _, n in daily))
+    return out
+
+
 def report(replay: Replay, outcomes: list[Outcome], machine: str) -> dict[str, Any]:
     table = []
     for o in outcomes:
         by_month = monthly(replay, o.served)
+        pooled = pooled_monthly(replay, o.served)
         gated = [r for r in o.retrains if r.verdict != "unconditional"]
         table.append(
             {
                 "policy": o.name,
                 "months": by_month,
                 "mean_monthly_auc": float(np.mean(list(by_month.values()))),
+                "pooled_months": pooled,
+                "mean_pooled_auc": float(np.mean(list(pooled.values()))),
                 "retrains": len(o.retrains),
                 "promoted": sum(r.promoted for r in o.retrains),
                 "shadow": o.shadow_events,
@@ -477,7 +512,9 @@ def report(replay: Replay, outcomes: list[Outcome], machine: str) -> dict[str, A
             }
         )
     months = list(table[0]["months"]) if table else []
-    print(f"\nLive ROC AUC per month on the same served flights ({machine})")
+    print(
+        f"\nLive ROC AUC per month on the same served flights, daily as live_feedback measures it ({machine})"
+    )
     head = (
         f"{'policy':<26}"
         + "".join(f"{m[5:]:>7}" for m in months)
@@ -490,6 +527,13 @@ def report(replay: Replay, outcomes: list[Outcome], machine: str) -> dict[str, A
             + "".join(f"{row['months'][m]:>7.4f}" for m in months)
             + f"{row['mean_monthly_auc']:>8.4f}{row['retrains']:>9}{row['promoted']:>9}"
             + f"{row['train_seconds']:>9.0f}"
+        )
+    print("\nThe same, each month's flights pooled into one ROC AUC (versions' score scales mixed):")
+    for row in table:
+        print(
+            f"{row['policy']:<26}"
+            + "".join(f"{row['pooled_months'][m]:>7.4f}" for m in months)
+            + f"{row['mean_pooled_auc']:>8.4f}"
         )
     base = next((r for r in table if r["policy"] == "static"), None)
     if base:
@@ -595,6 +639,12 @@ def main() -> None:
         "--runs", default="", help="policy:window pairs in the order to run them (instead of the grid)"
     )
     parser.add_argument("--live-end", default="2014-01-01", help="first day not replayed")
+    parser.add_argument(
+        "--trailing-days",
+        type=int,
+        default=150,
+        help="the trailing window (windows: trailing, all, declared)",
+    )
     parser.add_argument("--hp", default="{}", help="JSON overrides of the declared hyperparameters")
     parser.add_argument("--device", default=None)
     parser.add_argument("--out", default=str(HOME / "results.json"))
@@ -618,7 +668,7 @@ def main() -> None:
     use_case = load_use_case("flights")
     rows = served_rows(use_case)
     trainer = Trainer(rows, use_case, json.loads(args.hp), args.device)
-    replay = Replay(rows, use_case, trainer, date.fromisoformat(args.live_end))
+    replay = Replay(rows, use_case, trainer, date.fromisoformat(args.live_end), args.trailing_days)
     windows = args.windows.split(",")
     outcomes = []
     runs = [(p, w) for p in args.policies.split(",") for w in (["declared"] if p == "static" else windows)]
