@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from airloop.crosscheck import row_disagreement
+from airloop.crosscheck import columns_of, row_disagreement
 from airloop.usecase import UseCase
 
 PY_TYPES: dict[str, Any] = {"int64": int, "float64": float, "string": str, "timestamp": datetime}
@@ -55,7 +55,7 @@ def row_model(use_case: UseCase) -> type[BaseModel]:
         else:
             fields[name] = (Annotated[kind, Field(**constraints)], ...)
     name = "".join(part.title() for part in use_case.name.split("_")) + "Row"
-    checks = [c for c in source.cross_checks if all(n in fields for n in _columns(c))]
+    checks = [c for c in source.cross_checks if all(n in fields for n in columns_of(c))]
 
     def agree(row: BaseModel) -> BaseModel:
         for check in checks:
@@ -71,12 +71,6 @@ def row_model(use_case: UseCase) -> type[BaseModel]:
         __validators__=validators,  # type: ignore[arg-type]
         **fields,
     )
-
-
-def _columns(check: Any) -> list[str]:
-    from airloop.crosscheck import columns_of
-
-    return columns_of(check)
 
 
 def _clock_time(value: Any) -> Any:
