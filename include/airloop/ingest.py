@@ -7,6 +7,7 @@ its raw partition and moves it to exactly one of validated/ or quarantine/. Noth
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -132,7 +133,7 @@ def render_report(
     use_case: UseCase,
     interval: DayInterval,
     reports: list[SourceReport],
-    repaired: list[str] = (),  # type: ignore[assignment]
+    repaired: Sequence[str] = (),
 ) -> str:
     """The quarantine report a person reads first (Markdown)."""
     lines = [

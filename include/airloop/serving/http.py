@@ -52,8 +52,7 @@ async def _reject(
             "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"x-request-id", request_id.encode()),
+                (b"content-length", str(len(body)).encode()),  # (X-Request-ID: added by _with_id)
                 *(extra or []),
             ],
         }
