@@ -49,15 +49,16 @@ def features_as_of(store: Any, use_case: UseCase, events: pd.DataFrame, as_of: d
 _MODELS: dict[tuple[str, ...], Any] = {}
 
 
-def _champion_model(tracking_uri: str, uri: str, version: str, run_id: str) -> Any:
+def _champion_model(tracking_uri: str, uri: str, version: str, run_id: str, allow_pickled: bool) -> Any:
     """A registered version, loaded once per process: a version's model never changes (the key holds the
-    tracking store and the version's run, so a store rebuilt from scratch is not confused with an old one)."""
+    tracking store and the version's run, so a store rebuilt from scratch is not confused with an old one).
+    ``allow_pickled``: see ``RegisteredModel``."""
     from airloop.model.pyfunc import RegisteredModel
 
     key = (tracking_uri, uri, run_id)
     if key not in _MODELS:
         _MODELS.clear()  # keep one: a new champion replaces the old
-        _MODELS[key] = RegisteredModel(uri, version)
+        _MODELS[key] = RegisteredModel(uri, version, allow_pickled)
     return _MODELS[key]
 
 
@@ -84,6 +85,7 @@ def score_day(
         f"models:/{use_case.model_name}/{version}",
         version,
         registry.version(version).run_id,
+        settings.allow_pickled_models,
     )
     lookup = asof_lookup(open_store(settings, use_case, apply=False), use_case)
     events = schedule(use_case, source, day)

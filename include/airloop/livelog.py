@@ -1,7 +1,9 @@
 """The live-traffic log: what the service served, appended without blocking requests.
 
 Rows are queued by the request path and written by a background thread in small batches to a store;
-``close`` drains the queue, so a graceful shutdown loses nothing. The drift monitor reads the same store.
+``close`` drains the queue, so a graceful shutdown loses nothing; the service's journal
+(``airloop.journal``) holds every answered row durably until it is stored, so a killed one loses nothing
+either. The drift monitor reads the same store.
 
 - embedded (``AIRLOOP_ENV=local``): Parquet in the lake,
   ``lake/live/ds=YYYY-MM-DD/hour=HH/part-<uuid>.parquet`` (by the time served, UTC), each file written
@@ -18,6 +20,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
@@ -25,61 +28,112 @@ from pathlib import Path
 
 import pandas as pd
 
+from airloop.journal import Journal
 from airloop.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
 class LiveLog:
-    """The writer: ``append`` queues, a thread flushes every ``flush_rows`` rows or ``flush_seconds``."""
+    """The writer: ``append`` queues, a thread flushes every ``flush_rows`` rows or ``flush_seconds``.
 
-    def __init__(self, store: Path | LiveStore, flush_rows: int = 500, flush_seconds: float = 2.0) -> None:
+    With a ``journal`` (the service's), each appended frame names the journal segment that already holds
+    its rows durably; the segment is released once the frame is stored, and segments left by a process
+    that died are stored first. A store that fails is retried with a growing pause (up to
+    ``max_backoff`` seconds; no busy loop); what it still refuses at ``close`` stays in the journal for
+    the next start (without a journal those rows are lost, and the log says how many)."""
+
+    def __init__(
+        self,
+        store: Path | LiveStore,
+        flush_rows: int = 500,
+        flush_seconds: float = 2.0,
+        journal: Journal | None = None,
+        max_backoff: float = 30.0,
+    ) -> None:
         self.store = store if isinstance(store, LiveStore) else ParquetLiveStore(Path(store))
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
-        self._queue: queue.Queue[pd.DataFrame | None] = queue.Queue()
+        self.journal = journal
+        self.max_backoff = max_backoff
+        self._queue: queue.Queue[tuple[pd.DataFrame, Path | None] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="live-log", daemon=True)
         self.rows_written = 0
+        self.failures = 0
         self._thread.start()
 
-    def append(self, rows: pd.DataFrame) -> None:
-        """Queue served rows (must carry ``served_at``, a UTC timestamp column)."""
-        self._queue.put(rows)
+    def append(self, rows: pd.DataFrame, segment: Path | None = None) -> None:
+        """Queue served rows (must carry ``served_at``, a UTC timestamp column); ``segment``: the journal
+        segment holding them, released once they are stored."""
+        self._queue.put((rows, segment))
 
     def close(self, timeout: float = 30.0) -> None:
         self._queue.put(None)
         self._thread.join(timeout)
 
     def _run(self) -> None:
-        pending: list[pd.DataFrame] = []
-        count = 0
+        pending: list[tuple[pd.DataFrame, Path | None]] = []
+        if self.journal is not None:
+            try:
+                pending = [(frame, path) for path, frame in self.journal.recover()]
+            except Exception:  # the service serves anyway; the next start tries again
+                logger.exception("live log: recovering the journal failed")
+        count = sum(len(frame) for frame, _ in pending)
+        retry_at, pause = 0.0, self.flush_seconds
         while True:
             try:
                 item = self._queue.get(timeout=self.flush_seconds)
             except queue.Empty:
                 item = ...
             if item is None:
-                self._flush(pending)
+                if pending and not self._flush(pending):
+                    self._give_up(pending)
                 return
-            if isinstance(item, pd.DataFrame):
+            if isinstance(item, tuple):
                 pending.append(item)
-                count += len(item)
-            if pending and (item is ... or count >= self.flush_rows):
-                self._flush(pending)
-                pending, count = [], 0
+                count += len(item[0])
+            due = item is ... or count >= self.flush_rows
+            if pending and due and time.monotonic() >= retry_at:
+                if self._flush(pending):
+                    pending, count, pause = [], 0, self.flush_seconds
+                else:
+                    retry_at, pause = time.monotonic() + pause, min(2 * pause, self.max_backoff)
 
-    def _flush(self, frames: list[pd.DataFrame]) -> None:
-        if not frames:
-            return
-        frame = pd.concat(frames, ignore_index=True)
+    def _flush(self, pending: list[tuple[pd.DataFrame, Path | None]]) -> bool:
+        frame = pd.concat([f for f, _ in pending], ignore_index=True)
         try:
             self.store.write(frame)
-        except Exception:  # never lose served rows silently: keep them for the next flush
-            logger.exception("live log: writing %d rows failed; retrying with the next flush", len(frame))
-            self._queue.put(frame)
-            return
+        except Exception as error:  # never lose served rows: they wait (and stay journaled) for a retry
+            self.failures += 1
+            logger.warning(
+                "live log: writing %d rows failed (%s: %s); retrying later",
+                len(frame),
+                type(error).__name__,
+                str(error).splitlines()[0] if str(error) else "",
+                exc_info=self.failures == 1,
+            )
+            return False
         self.rows_written += len(frame)
+        if self.journal is not None:
+            for _, segment in pending:
+                if segment is not None:
+                    self.journal.release(segment)
         logger.info("live log: %d rows written", len(frame))
+        return True
+
+    def _give_up(self, pending: list[tuple[pd.DataFrame, Path | None]]) -> None:
+        rows = sum(len(f) for f, _ in pending)
+        kept = [s for _, s in pending if s is not None]
+        if kept and self.journal is not None:
+            logger.error(
+                "live log: the store refused %d rows at shutdown; they stay in %d journal segment(s) "
+                "in %s and are stored by the next start",
+                rows,
+                len(kept),
+                self.journal.folder,
+            )
+        else:
+            logger.error("live log: the store refused %d rows at shutdown; they are lost (no journal)", rows)
 
 
 class LiveStore:

@@ -105,8 +105,21 @@ class Settings(BaseSettings):
         ge=1024,
         description="largest request body the prediction routes read (413 beyond; 500 rows are ~180 KB)",
     )
+    serving_journal: bool = True
+    """Answered rows are written to a local journal before their answers leave (a killed service loses
+    none); off: they wait up to ~3 s in memory for the live log (the bench's baseline)."""
+    serving_journal_dir: Path | None = None
+    """Defaults to ``<home>/serving/journal``; in a container, a volume that outlives it."""
+    serving_journal_fsync: bool = False
+    """Also flush each journal append to the disk (survives a power loss; costs a disk flush a batch)."""
     drift_poll_seconds: float = Field(
         default=30.0, gt=0, description="how often the drift sensor counts new live rows"
+    )
+    allow_pickled_models: bool = Field(
+        default=False,
+        description="load model versions logged as pickled Python objects (before models from code): "
+        "unpickling runs code from the registry; for the upgrade only, until a version logged as code is "
+        "champion",
     )
 
     postgres_dsn: SecretStr | None = None
@@ -118,6 +131,8 @@ class Settings(BaseSettings):
     def _resolve(self) -> Settings:
         if self.lake_dir is None:
             self.lake_dir = self.home / "lake"
+        if self.serving_journal_dir is None:
+            self.serving_journal_dir = self.home / "serving" / "journal"
         if self.env == "production":
             missing = [
                 name

@@ -179,7 +179,7 @@ def train_and_register(
 
     from airloop.model.baseline import Baseline
     from airloop.model.metrics import calibration, scores, slice_metrics
-    from airloop.model.pyfunc import TabularModel, save_artifacts
+    from airloop.model.pyfunc import log_model
     from airloop.model.train import fit_recipe, time_split
     from airloop.registry import CHALLENGER, open_registry
 
@@ -230,8 +230,6 @@ def train_and_register(
     def log_network(name: str, net: Any, extra_tags: dict[str, str], trained_on: pd.DataFrame | None) -> Any:
         """One MLflow run holding a trained network as a pyfunc model and, for the network that will be
         registered (``trained_on`` its rows), the drift reference profile."""
-        from mlflow.models import infer_signature
-
         from airloop.model.profile import reference_profile
 
         with mlflow.start_run(experiment_id=experiment, run_name=f"{name} {window.key}") as run:
@@ -265,7 +263,6 @@ def train_and_register(
             )
             with tempfile.TemporaryDirectory() as tmp:
                 folder = Path(tmp)
-                artifacts = save_artifacts(net, folder / "model_files")
                 _log_reports(folder, holdout, y, p, use_case.slice_columns, calibration, slice_metrics)
                 if trained_on is not None:  # the judged network of a deployed recipe never serves
                     profile = reference_profile(
@@ -277,17 +274,7 @@ def train_and_register(
                     )
                     (folder / "reference_profile.json").write_text(json.dumps(profile))
                     mlflow.log_artifact(str(folder / "reference_profile.json"))
-                example = holdout[net.pre.inputs].head(5)
-                out = net.predict_proba(example)
-                output = pd.DataFrame({"probability": out, "label": (out >= net.threshold).astype("int64")})
-                info = mlflow.pyfunc.log_model(
-                    name="model",
-                    python_model=TabularModel(),
-                    artifacts=artifacts,
-                    signature=infer_signature(example, output),
-                    input_example=example,
-                    pip_requirements=_requirements(),
-                )
+                info = log_model(net, holdout.head(5), folder / "model_files")
             return run.info.run_id, info
 
     judged_run, judged_info = log_network(
@@ -345,12 +332,6 @@ def train_and_register(
     }
 
 
-def _requirements() -> list[str]:
-    from importlib.metadata import version
-
-    return [f"{p}=={version(p)}" for p in ("mlflow", "torch", "pandas", "numpy", "scikit-learn")]
-
-
 def _log_reports(
     folder: Path,
     holdout: pd.DataFrame,
@@ -402,14 +383,16 @@ def evaluate_and_decide(
     tags = registry.version(version).tags
     # The gate judges the recipe: the network trained before the holdout (the version itself when it was
     # not retrained through the holdout); the behaviour tests check the network that will serve.
-    predict = RegisteredModel(f"models:/{use_case.model_name}/{version}", version).probability
+    trust = settings.allow_pickled_models
+    predict = RegisteredModel(f"models:/{use_case.model_name}/{version}", version, trust).probability
     judged_uri = tags.get("airloop.judged_model_uri")
-    p_new = (RegisteredModel(judged_uri).probability if judged_uri else predict)(holdout)
+    p_new = (RegisteredModel(judged_uri, None, trust).probability if judged_uri else predict)(holdout)
     champion_version = registry.version_of(CHAMPION)
     champion_auc, ci = None, None
     overlap = 0
     if champion_version is not None and champion_version != version:
-        p_old = RegisteredModel(f"models:/{use_case.model_name}@{CHAMPION}").probability(holdout)
+        champion = f"models:/{use_case.model_name}/{champion_version}"
+        p_old = RegisteredModel(champion, champion_version, trust).probability(holdout)
         seen = data_end(registry.version(champion_version).tags)
         overlap = max(0, (seen - window.holdout_start).days) if seen else 0
         champion_auc = scores(y, p_old)["roc_auc"]

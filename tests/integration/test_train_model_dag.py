@@ -113,6 +113,15 @@ def test_train_promote_retrain_and_rollback(trained_home, monkeypatch):
         mlflow.pyfunc.load_model("models:/flight_delay@champion").predict(holdout)["probability"].to_numpy()
     )
     np.testing.assert_allclose(served, in_memory.predict_proba(holdout), rtol=1e-6, atol=1e-7)
+    # logged as code, its weights and JSON as data: no pickled object; what the service and batch load
+    # (the installed class on that data) scores like MLflow's own loader
+    from airloop.model.pyfunc import RegisteredModel
+
+    logged = Path(mlflow.artifacts.download_artifacts("models:/flight_delay/1"))
+    assert (logged / "logged_model.py").is_file() and not list(logged.rglob("*.pkl"))
+    assert "model_code_path" in mlflow.models.Model.load(str(logged)).flavors["python_function"]
+    in_service = RegisteredModel("models:/flight_delay/1", "1", allow_pickled=False).probability(holdout)
+    np.testing.assert_array_equal(in_service, served)
     signature = mlflow.models.get_model_info("models:/flight_delay@champion").signature
     assert not set(signature.inputs.input_names()) & set(use_case.forbidden_inputs)  # leakage guard
 

@@ -168,6 +168,26 @@ def test_refit_trains_on_every_row_for_the_chosen_epochs():
     np.testing.assert_array_equal(kept.predict_proba(valid), early.predict_proba(valid))
 
 
+@pytest.mark.parametrize(
+    ("flavor", "pickled"),
+    [
+        ({"loader_module": "mlflow.pyfunc.model", "python_model": "python_model.pkl"}, True),  # before
+        (
+            {"loader_module": "mlflow.pyfunc.loaders.code_model", "model_code_path": "/m/logged_model.py"},
+            False,
+        ),
+        ({"model_code_path": "/m/logged_model.py", "python_model": "python_model.pkl"}, True),  # both: no
+        ({"loader_module": "mlflow.pyfunc.model"}, True),  # neither: not a model from code
+    ],
+)
+def test_pickled_pyfunc_flavors_are_told_from_models_from_code(flavor, pickled):
+    """The check ``RegisteredModel`` makes on a version's MLmodel before anything is loaded."""
+    from airloop.model.pyfunc import DelayModel, TabularModel, is_pickled
+
+    assert is_pickled(flavor) is pickled
+    assert DelayModel is TabularModel  # the name versions registered before the rename unpickle by
+
+
 def test_time_split_is_ordered():
     frame = synthetic().sample(frac=1, random_state=1)
     fit, valid = time_split(frame, "event_timestamp", 0.25)

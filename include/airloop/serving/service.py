@@ -33,6 +33,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from airloop.featurestore import OnlineLookup
+    from airloop.journal import Journal
     from airloop.livelog import LiveLog
     from airloop.model.pyfunc import RegisteredModel
 
@@ -118,6 +120,8 @@ class Scored:
     shadow_probability: np.ndarray | None = None
     shadow_label: np.ndarray | None = None
     """The shadow version's scores of the same rows (set after the answers left; see ``Scorer.run``)."""
+    columns: dict[str, Any] | None = None
+    """The answered rows' live-log columns (``answered_columns``), built once: journaled, then logged."""
 
 
 @dataclass
@@ -171,6 +175,18 @@ class Scorer:
             elif not batch[0].future.done():
                 batch[0].future.set_exception(error)
             return
+        try:
+            self.service.record(scored)  # durable before any answer leaves (airloop.journal)
+        except Exception as error:  # an answer whose rows cannot be kept is not given
+            logger.exception("journal: %d answered rows cannot be written", sum(scored.counts))
+            from bentoml.exceptions import ServiceUnavailable
+
+            for request in batch:
+                if not request.future.done():
+                    request.future.set_exception(
+                        ServiceUnavailable(f"the served rows cannot be recorded: {type(error).__name__}")
+                    )
+            return
         for request, answer in zip(batch, answers, strict=True):
             if not request.future.done():
                 request.future.set_result(answer)
@@ -187,32 +203,56 @@ class Scorer:
         self.log_scheduled = False
         scored, self.unlogged = self.unlogged, []
         if scored:
-            self.service.live.append(log_frame(scored))
+            self.service.live.append(log_frame(scored), self.service.rotate_journal())
 
 
-def log_frame(scored: list[Scored]) -> Any:
-    """One live-log frame for scored batches: every feature column, then probability, label,
-    model_version, request_id, served_at, the shadow's ``shadow_version``, ``shadow_probability`` and
-    ``shadow_label`` when a batch of the frame was shadowed (null for rows that were not), and the
-    ``LOGGED_INPUTS`` not among the features (one DataFrame built from arrays at once)."""
+def answered_columns(scored: Scored) -> dict[str, Any]:
+    """One batch's live-log columns: every feature column, then probability, label, model_version,
+    request_id, served_at (naive UTC ``datetime64``), and the ``LOGGED_INPUTS`` not among the features.
+    Built once per batch (``Scored.columns``): the journal writes them before the answers leave."""
     import numpy as np
     import pandas as pd
 
-    rows = [sum(s.counts) for s in scored]
-    served = np.repeat(
-        np.array([s.served_at.replace(tzinfo=None) for s in scored], dtype="datetime64[us]"), rows
-    )
-    columns = {name: np.concatenate([s.features[name] for s in scored]) for name in scored[0].features}
+    if scored.columns is not None:
+        return scored.columns
+    rows = sum(scored.counts)
+    columns: dict[str, Any] = dict(scored.features)
     columns |= {
-        "probability": np.concatenate([s.probability for s in scored]),
-        "label": np.concatenate([s.label for s in scored]),
-        "model_version": np.repeat(np.array([s.version for s in scored], dtype=object), rows),
-        "request_id": np.concatenate(
-            [np.repeat(np.array(s.request_ids, dtype=object), s.counts) for s in scored]
-        ),
-        "served_at": pd.DatetimeIndex(served).tz_localize("UTC"),
+        "probability": scored.probability,
+        "label": scored.label,
+        "model_version": np.full(rows, scored.version, dtype=object),
+        "request_id": np.repeat(np.array(scored.request_ids, dtype=object), scored.counts),
+        "served_at": np.full(rows, np.datetime64(scored.served_at.replace(tzinfo=None), "us")),
     }
+    for name, listed in scored.inputs.items():
+        if name not in columns:
+            if any(isinstance(v, datetime) for v in listed):  # (the contract made them UTC instants)
+                columns[name] = pd.to_datetime(listed, utc=True)
+                continue
+            values = np.array(listed)
+            columns[name] = values.astype(object) if values.dtype.kind == "U" else values
+    scored.columns = columns
+    return columns
+
+
+def log_frame(scored: list[Scored]) -> Any:
+    """One live-log frame for scored batches: their ``answered_columns`` (``served_at`` as UTC), then
+    the shadow's ``shadow_version``, ``shadow_probability`` and ``shadow_label`` when a batch of the
+    frame was shadowed (null for rows that were not)."""
+    import numpy as np
+    import pandas as pd
+
+    parts = [answered_columns(s) for s in scored]
+    columns: dict[str, Any] = {}
+    for name in parts[0]:
+        values = [p[name] for p in parts]
+        if isinstance(values[0], pd.DatetimeIndex):
+            columns[name] = values[0].append(values[1:]) if len(values) > 1 else values[0]
+        else:
+            columns[name] = np.concatenate(values)
+    columns["served_at"] = pd.DatetimeIndex(columns["served_at"]).tz_localize("UTC")
     if any(s.shadow_version is not None for s in scored):
+        rows = [sum(s.counts) for s in scored]
         columns["shadow_version"] = np.repeat(
             np.array([s.shadow_version for s in scored], dtype=object), rows
         )
@@ -225,14 +265,6 @@ def log_frame(scored: list[Scored]) -> Any:
                     for s, n in zip(scored, rows, strict=True)
                 ]
             )
-    for name in scored[0].inputs:
-        if name not in columns:
-            listed = [v for s in scored for v in s.inputs[name]]
-            if any(isinstance(v, datetime) for v in listed):  # (the contract made them UTC instants)
-                columns[name] = pd.to_datetime(listed, utc=True)
-                continue
-            values = np.array(listed)
-            columns[name] = values.astype(object) if values.dtype.kind == "U" else values
     return pd.DataFrame(columns)
 
 
@@ -287,6 +319,7 @@ class PredictionService:
     def __init__(self) -> None:
         import torch
 
+        from airloop.journal import Journal
         from airloop.livelog import LiveLog
 
         # One intra-op thread: a request's network pass is a few small matrix products, and OpenMP
@@ -302,8 +335,16 @@ class PredictionService:
         self.shadow: RegisteredModel | None = None  # scored beside the champion, logged, never answered
         self._waiting_for = ""  # what the service last said it waits for (logged once, not every tick)
         self._shadow_failed = ""  # the shadow version whose scoring failure was logged
+        self._refused: set[str] = set()  # versions the loader refused (pickled: AIRLOOP_ALLOW_PICKLED_MODELS)
         self._become_ready()
-        self.live: LiveLog = LiveLog(RESOURCES.live_store)  # the lake's Parquet, or PostgreSQL in production
+        # Answered rows: journaled before each answer (a killed service loses none), then in the live
+        # log: the lake's Parquet, or PostgreSQL in production.
+        self.journal: Journal | None = (
+            Journal(SETTINGS.serving_journal_dir, SETTINGS.serving_journal_fsync)
+            if SETTINGS.serving_journal and SETTINGS.serving_journal_dir is not None
+            else None
+        )
+        self.live: LiveLog = LiveLog(RESOURCES.live_store, journal=self.journal)
         self.scorer = Scorer(self)
         self._stop = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="champion-watch", daemon=True)
@@ -330,6 +371,7 @@ class PredictionService:
         from feast.errors import FeastObjectNotFoundException
 
         from airloop.featurestore import online_lookup
+        from airloop.model.pyfunc import UntrustedModelError
         from airloop.registry import CHAMPION, SHADOW
 
         if self.lookup is None:
@@ -343,8 +385,14 @@ class PredictionService:
         if version is None:
             if self.champion is None:
                 self._not_ready(f"no champion of {USE_CASE.model_name} yet (train_model promotes one)")
-        elif self.champion is None or version != self.champion.version:
-            champion = self._load(CHAMPION, version)
+        elif (self.champion is None or version != self.champion.version) and version not in self._refused:
+            try:
+                champion = self._load(CHAMPION, version)
+            except UntrustedModelError as exc:  # keep serving the current one (or stay not ready)
+                self._refuse(version, exc)
+                if self.champion is None:
+                    self._not_ready(str(exc))
+                return
             if self.champion is not None:
                 MODEL_INFO.labels(model=USE_CASE.model_name, version=self.champion.version).set(0)
             MODEL_INFO.labels(model=USE_CASE.model_name, version=version).set(1)
@@ -356,11 +404,21 @@ class PredictionService:
                 logger.info("shadow: v%s no longer scored", self.shadow.version)
                 SHADOW_INFO.labels(model=USE_CASE.model_name, version=self.shadow.version).set(0)
             self.shadow = None
-        elif self.shadow is None or shadow != self.shadow.version:
+        elif (self.shadow is None or shadow != self.shadow.version) and shadow not in self._refused:
             if self.shadow is not None:
                 SHADOW_INFO.labels(model=USE_CASE.model_name, version=self.shadow.version).set(0)
-            self.shadow = self._load(SHADOW, shadow)
+            self.shadow = None
+            try:
+                self.shadow = self._load(SHADOW, shadow)
+            except UntrustedModelError as exc:
+                self._refuse(shadow, exc)
+                return
             SHADOW_INFO.labels(model=USE_CASE.model_name, version=shadow).set(1)
+
+    def _refuse(self, version: str, error: Exception) -> None:
+        """A version the loader refuses (``UntrustedModelError``): said once, not every tick."""
+        self._refused.add(version)
+        logger.error("refusing %s v%s: %s", USE_CASE.model_name, version, error)
 
     def _not_ready(self, reason: str) -> None:
         if reason != self._waiting_for:
@@ -383,6 +441,17 @@ class PredictionService:
         self._stop.set()
         self.scorer.write_log()  # rows scored since the last hand-over
         self.live.close()
+        if self.journal is not None:
+            self.journal.close()  # what the store refused stays on disk for the next start
+
+    def record(self, scored: Scored) -> None:
+        """Journal a batch's answered rows (before its answers leave; nothing without a journal)."""
+        if self.journal is not None:
+            self.journal.append(answered_columns(scored))
+
+    def rotate_journal(self) -> Path | None:
+        """The journal segment holding the rows handed to the live log now."""
+        return self.journal.rotate() if self.journal is not None else None
 
     @bentoml.api(input_spec=PredictRequest)
     async def predict(self, rows: Rows, as_of: datetime | None = None) -> Annotated[dict[str, Any], JSON]:
