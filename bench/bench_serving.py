@@ -6,7 +6,9 @@ quickly, and June 28-30 materialized). Requests: real flights of 2013-06-30.
 Shadow evaluation's cost: the same cells for 1-row and 50-row ``/predict`` against a service without a
 shadow version and one scoring another version in shadow (the champion's judged network), side by side.
 Usage: python bench/bench_serving.py [--seconds 10] [--concurrency 1 8 32] [--client aiohttp|httpx]
-       [--no-shadow]
+       [--no-shadow] [--only-durability]
+Durability's cost: the same /predict cells with the serving journal off (the baseline: before answered
+rows were journaled), on, and on with fsync, side by side.
 """
 
 from __future__ import annotations
@@ -127,6 +129,31 @@ def shadow_cost(args, settings, use_case, bodies: dict[int, list]) -> list[dict]
     return results
 
 
+def durability_cost(args, bodies: dict[int, list]) -> list[dict]:
+    """The /predict cells with the journal off (answered rows wait up to ~3 s in memory: what a SIGKILL
+    lost before) and on (each batch's rows written before its answers), and on with fsync, each on a fresh
+    service, side by side."""
+    from airloop_tools.service_runner import local_service
+
+    results = []
+    for label, env in (
+        ("journal off (before)", {"AIRLOOP_SERVING_JOURNAL": "false"}),
+        ("journal on", {"AIRLOOP_SERVING_JOURNAL": "true"}),
+        ("journal on + fsync", {"AIRLOOP_SERVING_JOURNAL": "true", "AIRLOOP_SERVING_JOURNAL_FSYNC": "true"}),
+    ):
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {**env, "AIRLOOP_SERVING_JOURNAL_DIR": str(Path(tmp) / "journal")}
+            with local_service(3014, Path(tmp) / "serve.log", env) as client:
+                for size in (1, 50):
+                    path = Path(tmp) / f"bodies{size}.json"
+                    path.write_text(json.dumps(bodies[size]))
+                    client.post("/predict", json=bodies[size][0])  # warm
+                    for c in args.concurrency:
+                        cell = load(args.client, 3014, "/predict", path, c, args.seconds)
+                        results.append({"service": label, "rows": size, "clients": c, **cell})
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10)
@@ -138,6 +165,9 @@ def main() -> None:
         help="load generator's HTTP client (see bench/loadgen.py)",
     )
     parser.add_argument("--no-shadow", action="store_true", help="skip the shadow-evaluation cost cells")
+    parser.add_argument(
+        "--only-durability", action="store_true", help="only the journal's cost cells (off / on / fsync)"
+    )
     args = parser.parse_args()
     import warnings
 
@@ -178,6 +208,11 @@ def main() -> None:
             served += size
         ceiling[size] = served / (time.perf_counter() - started)
 
+    if args.only_durability:
+        cells = durability_cost(args, bodies)
+        print_cells("Durability's cost (/predict, the same cells, fresh service each)", cells)
+        print(f"\nMachine: {machine()}")
+        return
     results = []
     batched = [{"rows": [r]} for r in rows[:400]]  # the adaptive-batching endpoint, one row per request
     with tempfile.TemporaryDirectory() as tmp, local_service(3012, Path(tmp) / "serve.log") as client:
@@ -193,6 +228,7 @@ def main() -> None:
                 cell = load(args.client, 3012, endpoint, path, c, args.seconds)
                 results.append({"endpoint": endpoint, "rows": size, "clients": c, **cell})
     shadow = [] if args.no_shadow else shadow_cost(args, settings, use_case, bodies)
+    durability = durability_cost(args, bodies)
     print(
         f"## Serving (HTTP, closed loop, {args.seconds:.0f} s per cell, {args.client} client; "
         "real flights of 2013-06-30)\n"
@@ -215,18 +251,25 @@ def main() -> None:
         f"50-row {ceiling[50]:,.0f} rows/s"
     )
     if shadow:
-        print("\n### Shadow evaluation's cost (/predict, the same cells, fresh service each)\n")
-        print("| service | rows/request | clients | errors | rows/s | p50 ms | p95 ms | p99 ms |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
-        for r in shadow:
-            print(
-                f"| {r['service']} | {r['rows']} | {r['clients']} | {r['errors']} | {r['rows_per_s']:,.0f} "
-                f"| {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} |"
-            )
+        print_cells("Shadow evaluation's cost (/predict, the same cells, fresh service each)", shadow)
+    print_cells("Durability's cost (/predict, the same cells, fresh service each)", durability)
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "serving.json").write_text(
-        json.dumps({"http": results, "ceiling": ceiling, "shadow": shadow}, indent=2)
+        json.dumps(
+            {"http": results, "ceiling": ceiling, "shadow": shadow, "durability": durability}, indent=2
+        )
     )
+
+
+def print_cells(title: str, cells: list[dict]) -> None:
+    print(f"\n### {title}\n")
+    print("| service | rows/request | clients | errors | rows/s | p50 ms | p95 ms | p99 ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in cells:
+        print(
+            f"| {r['service']} | {r['rows']} | {r['clients']} | {r['errors']} | {r['rows_per_s']:,.0f} "
+            f"| {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | {r['p99_ms']:.1f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
         ge=1024,
         description="largest request body the prediction routes read (413 beyond; 500 rows are ~180 KB)",
     )
+    serving_store_timeout_seconds: float = Field(
+        default=0.5, gt=0, description="longest an online-store call may take in the service (no retry)"
+    )
     serving_journal: bool = True
     """Answered rows are written to a local journal before their answers leave (a killed service loses
     none); off: they wait up to ~3 s in memory for the live log (the bench's baseline)."""

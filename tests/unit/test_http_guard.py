@@ -118,7 +118,7 @@ def test_rejected_requests_log_one_line_server_errors_keep_the_traceback(caplog)
     assert crash.exc_info is not None and crash.levelno == logging.ERROR
 
 
-@pytest.mark.parametrize("code, kept", [(400, True), (404, True), (503, False)])
+@pytest.mark.parametrize("code, kept", [(400, True), (404, True), (500, False), (503, True)])
 def test_describe_rejection_by_status(code, kept):
     class CodedError(Exception):
         class error_code:  # noqa: N801 - the shape of BentoMLException's
@@ -139,3 +139,38 @@ def test_a_configured_token_is_required_on_the_prediction_routes_only():
     assert status == 200 and len(app.calls) == 1
     status, _, _ = call(guard, [], [b""], path="/readyz", method="GET")  # probes stay open
     assert status == 200
+
+
+def test_a_body_that_stops_arriving_is_408_and_a_hang_up_gets_no_answer():
+    """A client that stalls mid-body is answered 408 within ``body_timeout`` (BentoML's traffic timeout
+    would answer 504, a server error, for it), one that hangs up gets nothing (BentoML would log its
+    ``ClientDisconnect`` as a 500 with a traceback); a body sent in pieces reaches the app whole."""
+    app = App()
+    guard = RequestGuard(app, ["/predict"], max_body_bytes=1024, body_timeout=0.05)
+    status, _, _ = call(guard, [JSON, (b"content-length", b"12")], [b'{"rows":', b" []}"])
+    assert status == 200 and app.calls[-1]["body"] == b'{"rows": []}'
+
+    def send_then(after):
+        scope = {"type": "http", "path": "/predict", "method": "POST", "headers": [JSON]}
+        incoming = [{"type": "http.request", "body": b'{"rows":', "more_body": True}]
+        sent: list[dict] = []
+
+        async def receive():
+            return incoming.pop(0) if incoming else await after()
+
+        async def send(message):
+            sent.append(message)
+
+        asyncio.run(guard(scope, receive, send))
+        return sent
+
+    async def never():
+        await asyncio.Event().wait()
+
+    async def hang_up():
+        return {"type": "http.disconnect"}
+
+    start, body = send_then(never)
+    assert start["status"] == 408 and (b"connection", b"close") in start["headers"]
+    assert json.loads(body["body"])["field"] == "body"
+    assert send_then(hang_up) == [] and len(app.calls) == 1

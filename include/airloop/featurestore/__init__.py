@@ -13,6 +13,7 @@ from airloop.featurestore.offline import entity_frame, historical_features, mate
 from airloop.featurestore.online import (
     MISSING_KEY,
     OnlineLookup,
+    StoreUnavailableError,
     online_features,
     online_features_reference,
     online_lookup,
@@ -23,6 +24,7 @@ __all__ = [
     "MISSING_KEY",
     "ApplyResult",
     "OnlineLookup",
+    "StoreUnavailableError",
     "apply_if_changed",
     "build_definitions",
     "entity_frame",

@@ -26,6 +26,11 @@ logger = logging.getLogger(__name__)
 MISSING_KEY = "__missing__"
 
 
+class StoreUnavailableError(RuntimeError):
+    """The online store did not answer (refused, timed out, connection lost): a dependency outage, not a
+    bad request; the service answers 503 with ``Retry-After`` and reports not ready until it answers."""
+
+
 def _service(store: FeatureStore, name: str) -> Any:
     """The FeatureService object, kept on the store: rebuilding it from the registry proto on every
     request cost ~6 ms of typeguard checks, and a new object per call defeated Feast's request cache."""
@@ -166,6 +171,36 @@ class OnlineLookup:
                 [c for e in self.entities for c in use_case.entities[e]] + list(self.request_fields)
             )
         )
+        self._outages: tuple[type[BaseException], ...] = (OSError,)
+        self._redis = None  # the Redis client, when the online store is Redis (``bound``, ``ping``)
+
+    def bound(self, seconds: float) -> OnlineLookup:
+        """Bound every online-store call to ``seconds`` and do not retry it (the service's setting): a
+        store that is down costs a request ``seconds`` at most, not redis-py's default three retries
+        with exponential back-off (4-9 s measured). Other stores are local files: nothing to bound."""
+        from feast.infra.online_stores.redis import RedisOnlineStore
+
+        if isinstance(self.online_store, RedisOnlineStore):
+            import redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+
+            client = self.online_store._get_client(self.config.online_store)
+            client.connection_pool.connection_kwargs.update(
+                socket_timeout=seconds, socket_connect_timeout=seconds
+            )
+            client.set_retry(Retry(NoBackoff(), 0))
+            self._redis = client
+            self._outages = (OSError, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+        return self
+
+    def ping(self) -> None:
+        """Raise ``StoreUnavailableError`` unless the online store answers now."""
+        if self._redis is not None:
+            try:
+                self._redis.ping()
+            except self._outages as error:
+                raise StoreUnavailableError(f"online store unreachable: {error}") from error
 
     def keys(self, columns: dict[str, Any]) -> dict[str, list[str]]:
         """Join-key values per entity (``features.entity_keys`` on lists; a key with any part missing ->
@@ -191,9 +226,12 @@ class OnlineLookup:
 
         unique = list(dict.fromkeys(keys))
         protos = [EntityKey(join_keys=[view.key], entity_values=[Value(string_val=k)]) for k in unique]
-        rows = self.online_store.online_read(
-            config=self.config, table=view.table, entity_keys=protos, requested_features=view.features
-        )
+        try:
+            rows = self.online_store.online_read(
+                config=self.config, table=view.table, entity_keys=protos, requested_features=view.features
+            )
+        except self._outages as error:
+            raise StoreUnavailableError(f"online store unreachable: {error}") from error
         position = {k: i for i, k in enumerate(unique)}
         where = [position[k] for k in keys]
         values = np.full((len(unique), len(view.features)), np.nan)

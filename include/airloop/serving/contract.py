@@ -36,30 +36,39 @@ def row_model(use_case: UseCase) -> type[BaseModel]:
     for name in use_case.known_before_event:
         column = source.column(name)
         kind: Any = Literal[tuple(column.allowed)] if column.allowed else PY_TYPES[column.dtype]  # type: ignore[misc]
-        constraints: dict[str, Any] = {"description": column.description or None}
+        # The value's own bounds go on the bare type, before any validator wraps it: pydantic publishes a
+        # bound beside a validator as "ge"/"le", which no JSON Schema reader (client, fuzzer) understands.
+        bounds: dict[str, Any] = {}
         if column.regex and not column.allowed:
-            constraints["pattern"] = column.regex
+            bounds["pattern"] = column.regex
         if column.min_value is not None and column.dtype != "timestamp":
-            constraints["ge"] = column.min_value
+            bounds["ge"] = column.min_value
         if column.max_value is not None and column.dtype != "timestamp":
-            constraints["le"] = column.max_value
+            bounds["le"] = column.max_value
         if column.clock_time:
-            constraints["ge"], constraints["le"] = 0, 2400 if column.allow_2400 else 2359
+            bounds["ge"], bounds["le"] = 0, 2400 if column.allow_2400 else 2359
+        if bounds:
+            kind = Annotated[kind, Field(**bounds)]
+        if column.clock_time:
             kind = Annotated[kind, AfterValidator(_clock_time)]
         if column.dtype in ("int64", "float64") and not column.allowed:
             kind = Annotated[kind, BeforeValidator(_a_number)]
         if column.dtype == "timestamp":
             kind = Annotated[kind, AfterValidator(_as_utc(column.timezone))]
+        described = Field(description=column.description or None)
         if column.max_null_share > 0:
-            fields[name] = (Annotated[kind | None, Field(**constraints)], None)
+            fields[name] = (Annotated[kind | None, described], None)
         else:
-            fields[name] = (Annotated[kind, Field(**constraints)], ...)
+            fields[name] = (Annotated[kind, described], ...)
     name = "".join(part.title() for part in use_case.name.split("_")) + "Row"
     checks = [c for c in source.cross_checks if all(n in fields for n in columns_of(c))]
 
     def agree(row: BaseModel) -> BaseModel:
         for check in checks:
-            why = row_disagreement(row.__dict__, check)
+            try:
+                why = row_disagreement(row.__dict__, check)
+            except OverflowError as error:  # e.g. 0001-01-01T00:00Z: no such local time in New York
+                why = f"{', '.join(columns_of(check))} cannot be checked against each other: {error}"
             if why is not None:
                 raise ValueError(why)
         return row
@@ -92,6 +101,12 @@ def _as_utc(naive_timezone: str | None) -> Any:
     zone = ZoneInfo(naive_timezone or "UTC")
 
     def convert(value: datetime) -> datetime:
+        try:
+            return to_utc(value)
+        except OverflowError:  # 0001-01-01T00:00+01:00, 9999-12-31T23:00-05:00: no such UTC instant
+            raise ValueError(f"{value.isoformat()} is out of range as a UTC instant") from None
+
+    def to_utc(value: datetime) -> datetime:
         if value.tzinfo is None and naive_timezone is None:
             raise ValueError(f"{value} has no UTC offset (write e.g. {value.isoformat()}Z)")
         if value.tzinfo is None:

@@ -2,7 +2,10 @@
 
 ``RequestGuard`` answers before anything parses a body: 415 for a media type other than JSON (multipart,
 form-encoded, none), 413 for a body larger than ``max_body_bytes`` (by its ``Content-Length`` at once; a
-chunked body is read up to the cap, never past it). Every request on those routes gets a new request id
+chunked body is read up to the cap, never past it), 408 for a body that has not arrived within
+``body_timeout`` (a client that stalls mid-body is its own fault, not the server's 504), and nothing for a
+client that hung up mid-body (no answer to send; BentoML would log its ``ClientDisconnect`` as a 500
+with a traceback). The body reaches BentoML whole. Every request on those routes gets a new request id
 in a context variable and in the response's ``X-Request-ID`` header: ``/predict`` answers and logs its
 rows under it. (Always the server's own: the live log's rows are de-duplicated by request id, so a client
 must not be able to give two requests the same one.)
@@ -18,6 +21,7 @@ errors keep their traceback.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import hmac
 import json
@@ -31,6 +35,14 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+BODY_TIMEOUT_SECONDS = 5.0
+"""How long a request body may take to arrive: below the service's traffic timeout (10 s), so a client that
+stops sending mid-body is answered 408 (its fault) before BentoML's timeout answers 504 (a server error)."""
+
+RETRY_AFTER_SECONDS = b"1"
+"""``Retry-After`` of a 503 on the prediction routes (not ready yet, or the online store unreachable: the
+service probes it every second)."""
 
 REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("airloop_request_id", default=None)
 
@@ -60,13 +72,35 @@ async def _reject(
     await send({"type": "http.response.body", "body": body})
 
 
+async def _read_body(receive: Receive, cap: int) -> bytes | None:
+    """The request body, whole; None when the client hung up. It stops at the first chunk past ``cap``
+    (the caller answers 413 for a body longer than that)."""
+    chunks: list[bytes] = []
+    size, more = 0, True
+    while more and size <= cap:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
 class RequestGuard:
     """ASGI middleware: media type, body size and request id of POSTs to ``routes``."""
 
     def __init__(
-        self, app: ASGIApp, routes: list[str], max_body_bytes: int, token: str | None = None
+        self,
+        app: ASGIApp,
+        routes: list[str],
+        max_body_bytes: int,
+        token: str | None = None,
+        body_timeout: float = BODY_TIMEOUT_SECONDS,
     ) -> None:
         self.app, self.routes, self.max_body_bytes = app, set(routes), max_body_bytes
+        self.body_timeout = body_timeout
         self.expected = f"Bearer {token}".encode() if token else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -108,28 +142,29 @@ class RequestGuard:
             return
         length = _header(scope, b"content-length")
         cap = self.max_body_bytes
-        if length is not None:
-            if not length.isdigit() or int(length) > cap:
-                await _reject(
-                    send, 413, f"request body of {length} bytes exceeds {cap} bytes", "body", request_id
-                )
-                return
-            await self.app(scope, receive, send)
+        if length is not None and (not length.isdigit() or int(length) > cap):
+            await _reject(
+                send, 413, f"request body of {length} bytes exceeds {cap} bytes", "body", request_id
+            )
             return
-        # no Content-Length (chunked): read at most the cap, then hand the body on
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > cap:
-                await _reject(send, 413, f"request body exceeds {cap} bytes", "body", request_id)
-                return
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                body = await _read_body(receive, cap)
+        except TimeoutError:
+            await _reject(
+                send,
+                408,
+                f"request body not received within {self.body_timeout:g} s",
+                "body",
+                request_id,
+                [(b"connection", b"close")],
+            )
+            return
+        if body is None:  # the client hung up: nobody to answer (BentoML would log a 500 with a traceback)
+            return
+        if len(body) > cap:
+            await _reject(send, 413, f"request body exceeds {cap} bytes", "body", request_id)
+            return
         sent = False
 
         async def replay() -> Message:
@@ -146,14 +181,18 @@ class RequestGuard:
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
-                message["headers"] = [*headers, (b"x-request-id", request_id.encode())]
+                headers.append((b"x-request-id", request_id.encode()))
+                if message.get("status") == 503 and not any(k.lower() == b"retry-after" for k, _ in headers):
+                    headers.append((b"retry-after", RETRY_AFTER_SECONDS))  # not ready / a dependency down
+                message["headers"] = headers
             await send(message)
 
         return wrapped
 
 
 def describe_rejection(exc: BaseException) -> str | None:
-    """The one-line reason of a rejected request; None for an error that is the server's (>= 500)."""
+    """The one-line reason of a rejected request (a 4xx, or a 503: not ready, the online store down); None
+    for an error that is the server's (a traceback belongs with those)."""
     from pydantic import ValidationError
 
     if isinstance(exc, ValidationError):
@@ -161,7 +200,7 @@ def describe_rejection(exc: BaseException) -> str | None:
         shown = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:3])
         return f"{exc.error_count()} validation error(s): {shown}" + (" ..." if len(errors) > 3 else "")
     code = getattr(getattr(exc, "error_code", None), "value", None)
-    if isinstance(code, int) and 400 <= code < 500:
+    if isinstance(code, int) and (400 <= code < 500 or code == 503):  # 503: not ready / a dependency down
         return f"{code}: {exc}"
     return None
 
@@ -175,6 +214,7 @@ class OneLineBadRequests(logging.Filter):
         if reason is None:
             return True
         path = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
-        record.msg, record.args = "bad request on %s (request %s): %s", (path, REQUEST_ID.get(), reason)
+        what = "unavailable" if reason.startswith("503") else "bad request"
+        record.msg, record.args = f"{what} on %s (request %s): %s", (path, REQUEST_ID.get(), reason)
         record.exc_info, record.exc_text, record.levelno, record.levelname = None, None, logging.INFO, "INFO"
         return True

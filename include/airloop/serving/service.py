@@ -29,6 +29,7 @@ import asyncio
 import gc
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ import bentoml
 from bentoml.validators import ContentType
 from pydantic import AfterValidator, ConfigDict, Field
 
+from airloop.featurestore.online import StoreUnavailableError
 from airloop.resources import load_resources
 from airloop.serving.contract import row_model
 from airloop.serving.http import REQUEST_ID, OneLineBadRequests, RequestGuard
@@ -62,6 +64,7 @@ GATHER_TURNS = 4  # event-loop turns a flush waits at most while requests keep a
 # Request fields the live log keeps beside the features: the event's key (live feedback joins outcomes by
 # it), its event time (feedback selects a day's rows by it) and the declared context columns.
 LOGGED_INPUTS = USE_CASE.logged_columns()
+STORE_PROBE_SECONDS = 1.0  # how often the watcher checks that the online store answers
 LOG_EVERY_SECONDS = 1.0  # served rows go to the live log in one frame a second (building one costs ~5 ms)
 
 
@@ -168,6 +171,14 @@ class Scorer:
     def run(self, batch: list[Pending]) -> None:
         try:
             answers, scored = self.service.score(batch)
+        except StoreUnavailableError as error:  # a dependency outage: every request gets a 503 at once
+            self.service.store_down(error)
+            from bentoml.exceptions import ServiceUnavailable
+
+            for request in batch:
+                if not request.future.done():
+                    request.future.set_exception(ServiceUnavailable(f"not ready: {error}"))
+            return
         except Exception as error:  # noqa: BLE001 - only the request that fails fails: score each alone
             if len(batch) > 1:
                 for request in batch:
@@ -335,6 +346,7 @@ class PredictionService:
         self.shadow: RegisteredModel | None = None  # scored beside the champion, logged, never answered
         self._waiting_for = ""  # what the service last said it waits for (logged once, not every tick)
         self._shadow_failed = ""  # the shadow version whose scoring failure was logged
+        self._store_error = ""  # why the online store is taken for down ("" while it answers)
         self._refused: set[str] = set()  # versions the loader refused (pickled: AIRLOOP_ALLOW_PICKLED_MODELS)
         self._become_ready()
         # Answered rows: journaled before each answer (a killed service loses none), then in the live
@@ -376,7 +388,8 @@ class PredictionService:
 
         if self.lookup is None:
             try:
-                self.lookup = online_lookup(self.store, USE_CASE)
+                lookup = online_lookup(self.store, USE_CASE)
+                self.lookup = lookup.bound(SETTINGS.serving_store_timeout_seconds)
             except FeastObjectNotFoundException as exc:
                 self._not_ready(f"{exc} (materialize_features applies the feature definitions)")
                 self.store.refresh_registry()  # the next tick sees definitions applied meanwhile
@@ -426,15 +439,41 @@ class PredictionService:
             self._waiting_for = reason
 
     def _watch(self) -> None:
-        while not self._stop.wait(SETTINGS.serving_watch_seconds):
+        """Every ``STORE_PROBE_SECONDS``: is the online store answering? Every ``serving_watch_seconds``:
+        has the champion (or the shadow) moved?"""
+        due = time.monotonic() + SETTINGS.serving_watch_seconds
+        while not self._stop.wait(min(STORE_PROBE_SECONDS, SETTINGS.serving_watch_seconds)):
+            if self.lookup is not None:
+                try:
+                    self.lookup.ping()
+                except StoreUnavailableError as error:
+                    self.store_down(error)
+                else:
+                    self.store_up()
+            if time.monotonic() < due:
+                continue
+            due = time.monotonic() + SETTINGS.serving_watch_seconds
             try:
                 self._become_ready()
             except Exception:  # keep serving the current model; the next tick tries again
                 logger.exception("champion check failed")
 
+    def store_down(self, error: Exception) -> None:
+        """The online store stopped answering: 503 (``Retry-After``) at once and not ready until a probe
+        gets an answer again."""
+        if not self._store_error:
+            logger.error("not ready: %s; probing every %.0f s", error, STORE_PROBE_SECONDS)
+        self._store_error = str(error)
+
+    def store_up(self) -> None:
+        if self._store_error:
+            logger.warning("online store answers again: ready")
+            self._store_error = ""
+
     def __is_ready__(self) -> bool:
-        """BentoML's /readyz: ready once the feature lookup is built and a champion is loaded."""
-        return self.lookup is not None and self.champion is not None
+        """BentoML's /readyz: ready once the feature lookup is built and a champion is loaded, and while
+        the online store answers."""
+        return self.lookup is not None and self.champion is not None and not self._store_error
 
     @bentoml.on_shutdown
     def shutdown(self) -> None:
@@ -470,6 +509,10 @@ class PredictionService:
         return (await self.scorer.submit(rows, None))["predictions"]
 
     def _require_champion(self) -> None:
+        if self._store_error:
+            from bentoml.exceptions import ServiceUnavailable
+
+            raise ServiceUnavailable(f"not ready: {self._store_error}")
         if self.lookup is None or self.champion is None:
             from bentoml.exceptions import ServiceUnavailable
 
