@@ -40,6 +40,25 @@ QUICK_MODEL = {"members": 2, "ple_bins": 16}
 quality (measured in bench/bench_training.py); the ensemble and encoding paths are still exercised."""
 
 
+# One flights request row the serving tests send (a real flight of 2013-01-29, UA 1545 EWR-IAH).
+ROW = {
+    "year": 2013,
+    "month": 1,
+    "day": 29,
+    "sched_dep_time": 1545,
+    "sched_arr_time": 1830,
+    "carrier": "UA",
+    "flight": 1545,
+    "tailnum": "N14228",
+    "origin": "EWR",
+    "dest": "IAH",
+    "distance": 1400,
+    "hour": 15,
+    "minute": 45,
+    "time_hour": "2013-01-29T20:00:00Z",
+}
+
+
 def dag_named(dag_id: str):
     """The DAG of ``dags/<dag_id>.py``, parsed the way the scheduler parses it (no import errors allowed)."""
     from airflow.dag_processing.dagbag import DagBag

@@ -30,14 +30,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -48,9 +45,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from conftest import free_port
+from conftest import ROW
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from test_serving_http import start_server, stop_server
 
 pytestmark = pytest.mark.slow
 
@@ -65,22 +63,6 @@ BOUNDED = settings(
     phases=[Phase.explicit, Phase.generate],  # no shrinking: every example is a request to a live server
     suppress_health_check=list(HealthCheck),
 )
-ROW = {
-    "year": 2013,
-    "month": 1,
-    "day": 29,
-    "sched_dep_time": 1545,
-    "sched_arr_time": 1830,
-    "carrier": "UA",
-    "flight": 1545,
-    "tailnum": "N14228",
-    "origin": "EWR",
-    "dest": "IAH",
-    "distance": 1400,
-    "hour": 15,
-    "minute": 45,
-    "time_hour": "2013-01-29T20:00:00Z",
-}
 
 
 class Server:
@@ -113,51 +95,14 @@ def fuzz_server(champion_home, tmp_path_factory):
     """``bentoml serve`` on a copy of the champion's state (its live log takes the fuzz's rows)."""
     home = tmp_path_factory.mktemp("fuzz") / "home"
     shutil.copytree(champion_home, home)
-    port = free_port()
-    env = {
-        **os.environ,
-        "AIRLOOP_HOME": str(home),
-        "AIRLOOP_SERVING_MAX_ROWS": str(MAX_ROWS),
-        "AIRLOOP_SERVING_MAX_BODY_BYTES": str(MAX_BODY),
-        # Its own BentoML home: the Prometheus multiprocess folder under it is shared by every server of a
-        # home, and another one running meanwhile (another test session) would add its counts to ours.
-        "BENTOML_HOME": str(home / "bentoml"),
-        "BENTOML_DO_NOT_TRACK": "true",
-    }
-    log = home / "serve.log"
-    with open(log, "wb") as out:  # (the server keeps its own copy of the file)
-        process = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("bentoml")),
-                "serve",
-                "airloop.serving.service:PredictionService",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
+    client, process = start_server(
+        home, AIRLOOP_SERVING_MAX_ROWS=str(MAX_ROWS), AIRLOOP_SERVING_MAX_BODY_BYTES=str(MAX_BODY)
+    )
+    log = home / f"serve-{client.base_url.port}.log"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, "service not ready in 120 s: " + log.read_text()[-3000:]
-            time.sleep(0.5)
-        yield Server(url, log)
+        yield Server(f"http://127.0.0.1:{client.base_url.port}", log)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)  # graceful: the live log writes what it holds
-            process.wait(30)
+        stop_server(client, process)  # graceful: the live log writes what it holds
     written = log.read_text(errors="replace")
     assert "Traceback" not in written, written[written.index("Traceback") - 500 :][:4000]
 

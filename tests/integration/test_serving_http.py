@@ -18,26 +18,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import free_port, wait_for
+from conftest import ROW, free_port, wait_for
 
 pytestmark = pytest.mark.slow
 
-ROW = {
-    "year": 2013,
-    "month": 1,
-    "day": 29,
-    "sched_dep_time": 1545,
-    "sched_arr_time": 1830,
-    "carrier": "UA",
-    "flight": 1545,
-    "tailnum": "N14228",
-    "origin": "EWR",
-    "dest": "IAH",
-    "distance": 1400,
-    "hour": 15,
-    "minute": 45,
-    "time_hour": "2013-01-29T20:00:00Z",
-}
 AS_OF = "2013-01-29T20:30:00Z"
 
 
@@ -59,6 +43,10 @@ def start_server(home: Path, **env: str) -> tuple[httpx.Client, subprocess.Popen
         "AIRLOOP_SERVING_WATCH_SECONDS": "1",
         "AIRLOOP_SERVING_MAX_ROWS": "50",
         "AIRLOOP_SERVING_MAX_BODY_BYTES": "65536",
+        # Its own BentoML home: the Prometheus multiprocess folder under it is shared by every server of a
+        # home, and another one running meanwhile (another test session) would add its counts to ours.
+        "BENTOML_HOME": str(home / "bentoml"),
+        "BENTOML_DO_NOT_TRACK": "true",
         **env,
     }
     bentoml = Path(sys.executable).with_name("bentoml")

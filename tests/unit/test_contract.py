@@ -4,27 +4,11 @@ at the edges of the calendar (issue 13's HTTP fuzz found 500s there)."""
 from __future__ import annotations
 
 import pytest
+from conftest import ROW
 from pydantic import ValidationError
 
 from airloop.serving.contract import row_model
 from airloop.usecases import load_use_case
-
-ROW = {
-    "year": 2013,
-    "month": 1,
-    "day": 29,
-    "sched_dep_time": 1545,
-    "sched_arr_time": 1830,
-    "carrier": "UA",
-    "flight": 1545,
-    "tailnum": "N14228",
-    "origin": "EWR",
-    "dest": "IAH",
-    "distance": 1400,
-    "hour": 15,
-    "minute": 45,
-    "time_hour": "2013-01-29T20:00:00Z",
-}
 
 
 def keywords(schema):
