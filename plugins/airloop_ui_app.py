@@ -280,10 +280,10 @@ def create_app(api_url: str | None = None, transport: Any = None) -> Any:
         return out, None
 
     def same_site(request: Request) -> bool:
-        origin = request.headers.get("origin")
-        if origin and origin != "null":
+        sender = request.headers.get("Origin")  # (headers are case-insensitive)
+        if sender and sender != "null":
             own = f"{request.url.scheme}://{request.url.netloc}"
-            if origin.rstrip("/") != own:
+            if sender.rstrip("/") != own:
                 return False
         return request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none")
 

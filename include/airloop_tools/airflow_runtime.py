@@ -148,8 +148,11 @@ def local_airflow(
 ) -> Iterator[AirflowREST]:
     """Run ``airflow standalone`` for this project on 127.0.0.1:``port`` while the block runs."""
     airflow_home = Path(os.environ["AIRFLOW_HOME"])
+    airflow = Path(sys.executable).with_name("airflow")
     env = {
         **os.environ,
+        # standalone starts its components as `airflow ...` by name: this interpreter's bin comes first
+        "PATH": os.pathsep.join([str(airflow.parent), os.environ.get("PATH", "")]),
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
@@ -157,7 +160,6 @@ def local_airflow(
     }
     log_path = log_path or airflow_home / "standalone.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    airflow = Path(sys.executable).with_name("airflow")
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             [str(airflow), "standalone"],
