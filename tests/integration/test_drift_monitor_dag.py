@@ -53,9 +53,11 @@ def _served_rows(home: Path, rows: int | None, served_at: datetime, seed: int, d
 
 
 def _log(home: Path, frame: pd.DataFrame) -> None:
+    """Store ``frame`` as one live-log file: a delivery the sensor sees whole or not at all (written in
+    several flushes, a sensor poll between two of them would judge a window of the earliest days only)."""
     from airloop.livelog import LiveLog
 
-    log = LiveLog(home / "lake" / "live", flush_rows=700)
+    log = LiveLog(home / "lake" / "live", flush_rows=len(frame) + 1, flush_seconds=60)
     for start in range(0, len(frame), 500):
         log.append(frame.iloc[start : start + 500])
     log.close()
