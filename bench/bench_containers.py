@@ -87,7 +87,7 @@ def image_sizes() -> dict[str, float]:
     return sizes
 
 
-def load(url: str, rows: list[dict], seconds: float) -> dict:
+def load(url: str, rows: list[dict], seconds: float, token: str) -> dict:
     path = Path(tempfile.mkstemp(suffix=".json")[1])
     path.write_text(json.dumps([{"rows": [r]} for r in rows]))
     out = subprocess.run(
@@ -95,6 +95,7 @@ def load(url: str, rows: list[dict], seconds: float) -> dict:
         capture_output=True,
         text=True,
         check=True,
+        env={**os.environ, "AIRLOOP_SERVING_TOKEN": token},
     )
     path.unlink()
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -200,6 +201,7 @@ def main() -> int:
             "AIRLOOP_REDIS_URL": f"redis://127.0.0.1:{e['REDIS_PORT']}/0",
             "AIRLOOP_MLFLOW_TRACKING_URI": stack.url("mlflow"),
             "AIRLOOP_HOME": str(work / "home"),
+            "AIRLOOP_SERVING_TOKEN": e["AIRLOOP_SERVING_TOKEN"],  # the container's, so both check it
         }
         local = subprocess.Popen(
             [
@@ -228,8 +230,9 @@ def main() -> int:
         wait_for("local service ready", local_ready, 180)
         cells = {"container": [], "local": []}
         for _ in range(2):  # alternate, so that neither gets the quieter half of the run
-            cells["container"].append(load(f"{stack.url('serving')}/predict", rows, args.seconds))
-            cells["local"].append(load(f"http://127.0.0.1:{local_port}/predict", rows, args.seconds))
+            token = e["AIRLOOP_SERVING_TOKEN"]
+            cells["container"].append(load(f"{stack.url('serving')}/predict", rows, args.seconds, token))
+            cells["local"].append(load(f"http://127.0.0.1:{local_port}/predict", rows, args.seconds, token))
         results["predict_8_clients"] = cells
     finally:
         if local is not None and local.poll() is None:

@@ -2,6 +2,7 @@
 
 Usage: python bench/loadgen.py URL REQUESTS.json CONCURRENCY SECONDS [aiohttp|httpx]  -> prints one JSON line.
 REQUESTS.json holds a list of request bodies, cycled through (encoded once, before the clock starts).
+With AIRLOOP_SERVING_TOKEN in the environment, every request carries it as a bearer token.
 
 The client shares the machine with the server (2 cores here), so its own CPU time is taken from the
 server's: aiohttp (default) spends ~0.4 ms of CPU per request, httpx ~1.3 ms (measured against a no-op
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +27,8 @@ async def main(
     payloads = [json.dumps(b).encode() for b in bodies]
     counts = [len(b.get("flights") or b.get("rows")) for b in bodies]
     headers = {"Content-Type": "application/json"}
+    if os.environ.get("AIRLOOP_SERVING_TOKEN"):  # a service that requires its bearer token
+        headers["Authorization"] = f"Bearer {os.environ['AIRLOOP_SERVING_TOKEN']}"
 
     async def run(post: Callable[[bytes], Awaitable[bool]]) -> float:
         deadline = time.perf_counter() + seconds

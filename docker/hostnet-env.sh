@@ -12,6 +12,7 @@ SOCK=${DOCKER_HOST#unix://}
   cat docker/compose.hostnet.env
   echo "POSTGRES_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_urlsafe(18))')"
   echo "AIRLOOP_ADMIN_PASSWORD=$(python3 -c 'import secrets; print(secrets.token_urlsafe(12))')"
+  echo "AIRLOOP_SERVING_TOKEN=$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
   echo "DOCKER_SOCKET=$SOCK"
   echo "DOCKER_GID=$(stat -c %g "$SOCK")"
   echo "AIRLOOP_RUNTIME_IMAGE=airloop-runtime:$VERSION"

@@ -139,6 +139,11 @@ class Stack:
         )
 
 
+def serving_auth(stack: Stack) -> dict[str, str]:
+    """The header the serving container's prediction routes require (the stack's AIRLOOP_SERVING_TOKEN)."""
+    return {"Authorization": f"Bearer {stack.env['AIRLOOP_SERVING_TOKEN']}"}
+
+
 def wait_for(what: str, check: Any, timeout: float, poll: float = 1.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -14,10 +14,11 @@ import json
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from stack import Stack, champion_version, docker, record, rest, task_instance, wait_for
+from stack import Stack, champion_version, docker, record, rest, serving_auth, task_instance, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.compose]
 
@@ -154,9 +155,16 @@ def test_the_loop_runs_on_the_compose_stack(stack: Stack) -> None:
     assert promoted["champion"] == result["version"] == champion_version(stack)
 
     # 3. the serving container pulls the champion from the MLflow server and answers
-    serving = httpx.Client(base_url=stack.url("serving"), timeout=60)
-    wait_for("serving ready with the champion", lambda: serving.get("/readyz").status_code == 200, 180)
+    # /predict needs the stack's bearer token (AIRLOOP_SERVING_TOKEN, required by the compose file);
+    # the probes do not
+    serving = httpx.Client(base_url=stack.url("serving"), timeout=60, headers=serving_auth(stack))
+    anonymous = httpx.Client(base_url=stack.url("serving"), timeout=60)
+    wait_for("serving ready with the champion", lambda: anonymous.get("/readyz").status_code == 200, 180)
     events, use_case = served_flights()
+    first = request_rows(events.iloc[:1], use_case.known_before_event)
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        refused = anonymous.post("/predict", json={"rows": first}, headers=headers)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"].startswith("Bearer")
     request_ids, served = [], 0
     for start in range(0, len(events), 500):
         chunk = events.iloc[start : start + 500]
@@ -187,6 +195,7 @@ def test_the_loop_runs_on_the_compose_stack(stack: Stack) -> None:
     assert task_instance(api, "drift_monitor", monitor, "check_drift")["operator"] == "AirloopDockerOperator"
     api.set_paused("drift_monitor", True)
     record("compose_served_rows", rows=served, drift_status=check["status"])
+    airloop_view(stack, api, result["version"], served)
 
     # 6. batch scoring in a task container: the predictions partition lands on the lake volume
     api.set_paused("batch_inference", False)
@@ -205,6 +214,28 @@ def test_the_loop_runs_on_the_compose_stack(stack: Stack) -> None:
     api = rest(stack)  # same admin password: the secrets volume kept it
     assert api.run_state("ingest_validate", ingest) == "success"
     assert champion_version(stack) == result["version"]
-    serving = httpx.Client(base_url=stack.url("serving"), timeout=60)
+    serving = httpx.Client(base_url=stack.url("serving"), timeout=60, headers=serving_auth(stack))
     wait_for("serving ready after restart", lambda: serving.get("/readyz").status_code == 200, 180)
     assert live_rows(stack, request_ids) == served
+
+
+def airloop_view(stack: Stack, api: Any, champion: str, served: int) -> None:
+    """The Airloop plugin ships in the runtime image: the api-server lists it and mounts its app, which
+    answers 401 without an Airflow identity and, with one, reads the production stores (MLflow server,
+    the lake volume the task containers wrote)."""
+    plugins = api.request("GET", "/plugins")["plugins"]
+    assert "airloop" in {p["name"] for p in plugins}
+    assert api.request("GET", "/plugins/importErrors")["total_entries"] == 0
+    ui = httpx.Client(base_url=stack.url("airflow"), timeout=60)
+    assert ui.get("/airloop/api/models").status_code == 401
+    signed = {"Authorization": api._headers()["Authorization"]}
+    models = ui.get("/airloop/api/models", headers=signed)
+    assert models.status_code == 200 and models.json()["champion"] == champion
+    [newest, *_] = ui.get("/airloop/api/drift", headers=signed).json()["checks"]
+    assert newest["rows"] == served and newest["champion_version"] == champion
+    report = ui.get(f"/airloop/reports/drift/{newest['id']}", headers=signed)
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+    assert ui.get("/airloop/reports/drift/..%2F..%2F..%2Fetc%2Fpasswd", headers=signed).status_code == 404
+    page = ui.get("/airloop/models", headers=signed)
+    assert page.status_code == 200 and f"v{champion}" in page.text
+    record("compose_airloop_view", checks=len(ui.get("/airloop/api/drift", headers=signed).json()["checks"]))

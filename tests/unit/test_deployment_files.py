@@ -27,11 +27,35 @@ def test_every_compose_variable_is_documented_in_env_example():
 
 def test_env_example_holds_no_secret_and_the_defaults_of_the_compose_file():
     env = env_example()
-    for secret in ("POSTGRES_PASSWORD", "AIRLOOP_ADMIN_PASSWORD", "AIRFLOW__CORE__FERNET_KEY"):
+    for secret in (
+        "POSTGRES_PASSWORD",
+        "AIRLOOP_ADMIN_PASSWORD",
+        "AIRFLOW__CORE__FERNET_KEY",
+        "AIRLOOP_SERVING_TOKEN",
+    ):
         assert env[secret] == ""
     text = (ROOT / "docker-compose.yaml").read_text()
     for name, default in re.findall(r"\$\{([A-Z0-9_]+):-([^}]*)\}", text):
         assert env[name] == default, name
+
+
+def test_the_serving_container_requires_a_token_in_every_deployment():
+    """Compose refuses to start without AIRLOOP_SERVING_TOKEN (``:?``); Kubernetes reads it from a Secret."""
+    services = yaml.safe_load((ROOT / "docker-compose.yaml").read_text())["services"]
+    assert services["serving"]["environment"]["AIRLOOP_SERVING_TOKEN"].startswith("${AIRLOOP_SERVING_TOKEN:?")
+    assert "AIRLOOP_SERVING_TOKEN" not in {  # only the service holds it, not every container
+        k for name, s in services.items() if name != "serving" for k in (s.get("environment") or {})
+    }
+    docs = yaml.safe_load_all((ROOT / "docker" / "kubernetes" / "serving.yaml").read_text())
+    [serving] = [
+        c
+        for d in docs
+        if d["kind"] == "Deployment"
+        for c in d["spec"]["template"]["spec"]["containers"]
+        if c["name"] == "serving"
+    ]
+    [token] = [e for e in serving["env"] if e["name"] == "AIRLOOP_SERVING_TOKEN"]
+    assert token["valueFrom"]["secretKeyRef"] == {"name": "airloop-serving", "key": "token"}
 
 
 def test_the_hostnet_override_puts_every_service_on_the_host_network_with_loopback_ports():
@@ -84,5 +108,5 @@ def test_kubernetes_files_parse_and_use_the_same_images_and_probes():
         values["data"][k] for k in ("metadataSecretName", "resultBackendSecretName", "brokerUrlSecretName")
     }
     referenced |= {values[k] for k in ("fernetKeySecretName", "apiSecretKeySecretName", "jwtSecretName")}
-    referenced |= {"airloop-settings", "airloop-mlflow"}
+    referenced |= {"airloop-settings", "airloop-mlflow", "airloop-serving"}
     assert referenced <= secrets

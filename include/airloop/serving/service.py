@@ -617,3 +617,10 @@ PredictionService.add_asgi_middleware(
     token=SETTINGS.serving_token.get_secret_value() if SETTINGS.serving_token else None,
 )
 logging.getLogger("bentoml._internal.server.http_app").addFilter(OneLineBadRequests())
+if SETTINGS.env == "production" and SETTINGS.serving_token is None:
+    # compose and the Kubernetes manifests require a token; running without one is a choice (mTLS at a
+    # proxy in front): say so once at start, not on every request
+    logger.warning(
+        "serving without authentication: AIRLOOP_SERVING_TOKEN is not set; /predict and /predict_rows "
+        "are open to whoever reaches this port (set it, or terminate mTLS at a proxy in front)"
+    )
