@@ -646,6 +646,11 @@ def main() -> None:
         help="the trailing window (windows: trailing, all, declared)",
     )
     parser.add_argument("--hp", default="{}", help="JSON overrides of the declared hyperparameters")
+    parser.add_argument(
+        "--drift",
+        default="{}",
+        help='JSON overrides of the declared drift policy, e.g. \'{"report_only": ["temp"]}\'',
+    )
     parser.add_argument("--device", default=None)
     parser.add_argument("--out", default=str(HOME / "results.json"))
     parser.add_argument(
@@ -666,6 +671,11 @@ def main() -> None:
 
     torch.set_num_threads(os.cpu_count() or 1)
     use_case = load_use_case("flights")
+    drift_overrides = json.loads(args.drift)
+    if drift_overrides:  # validated as the declaration would be
+        changed = use_case.model_dump()
+        changed["drift"] |= drift_overrides
+        use_case = type(use_case).model_validate(changed)
     rows = served_rows(use_case)
     trainer = Trainer(rows, use_case, json.loads(args.hp), args.device)
     replay = Replay(rows, use_case, trainer, date.fromisoformat(args.live_end), args.trailing_days)
@@ -682,6 +692,7 @@ def main() -> None:
         # the table so far after every policy (a long run can be stopped and still report)
         result = report(replay, outcomes, describe())
         result["hyperparameters"] = trainer.hp
+        result["drift_overrides"] = drift_overrides
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=1, default=str))
         plot(result, Path(args.png))

@@ -376,9 +376,9 @@ class DriftPolicy(BaseModel):
     A feature is *significant* when its multiple-testing adjusted p-value is below ``alpha``; it is a
     ``warn``/``alert`` only when it is significant AND its effect size reaches the floor (large windows make
     trivial shifts significant; the floors keep them from alarming). Retraining is triggered by an alert on
-    any monitored feature or on the prediction score, or by a live ROC AUC more than
-    ``performance_drop`` below the champion's holdout AUC - once the window has ``min_rows`` rows and
-    ``cooldown_hours`` have passed since the last drift-triggered retrain.
+    any monitored feature not declared ``report_only`` or on the prediction score, or by a live ROC AUC
+    more than ``performance_drop`` below the champion's holdout AUC - once the window has ``min_rows`` rows
+    and ``cooldown_hours`` have passed since the last drift-triggered retrain.
     """
 
     alpha: float = Field(default=0.01, gt=0, lt=1)
@@ -390,6 +390,11 @@ class DriftPolicy(BaseModel):
     """Monitored features; ``None``: every model input with a reference profile."""
     ignore: list[str] = []
     """Inputs not monitored (e.g. missing-value flags)."""
+    report_only: list[str] = []
+    """Inputs tested and reported (their alerts are in the check, its report and the UI) that do not
+    trigger a retrain on their own: inputs that move with the season in every window (weather against a
+    reference of other months) would otherwise retrain at every cooldown's end. The other inputs, the
+    prediction score and the performance trigger still retrain."""
     cycles: dict[str, float] = {}
     """Input -> the length of its cycle in hours (weekday: 168, hour of day: 24). Such an input is judged
     only in a window whose events span a whole cycle: three weekdays against a reference of all seven
@@ -493,6 +498,8 @@ class UseCase(BaseModel):
                 raise ValueError("monotone_increasing inputs must be numeric inputs")
             if unknown := sorted(set(self.drift.cycles) - inputs):
                 raise ValueError(f"drift.cycles: {unknown} are not model inputs")
+            if unknown := sorted(set(self.drift.report_only) - inputs):
+                raise ValueError(f"drift.report_only: {unknown} are not model inputs")
             shared = [c for group in self.drift.shared for c in group.inputs]
             if unknown := sorted(set(shared) - inputs):
                 raise ValueError(f"drift.shared: {unknown} are not model inputs")

@@ -202,6 +202,24 @@ def test_decision_min_rows_cooldown_and_performance():
     assert decision.retrain and "live ROC AUC 0.600" in decision.reason
 
 
+def test_a_report_only_input_alerts_without_triggering():
+    rng = np.random.default_rng(11)
+    profile, _ = _profile(rng)
+    engine = DriftEngine.from_profile(profile, threads=1)
+    engine.update(_window(rng, 3000, shift=1.0))  # x0 moves (a season), nothing else
+    end = datetime(2013, 7, 2, tzinfo=UTC)
+    calm_perf = Performance(0.7, 0.69, 2000, ["2013-07-01"], 0.01, False)
+    policy = DriftPolicy(min_rows=1000, report_only=["x0"])
+    results = engine.evaluate(policy)
+    decision = decide(results, calm_perf, Window(None, end, 3000), policy, None)
+    assert not decision.retrain and decision.status == "quiet"
+    assert decision.alerts == ["x0"] and "report-only alerts: x0" in decision.reason  # still reported
+    worse = Performance(0.7, 0.6, 2000, ["2013-07-01"], 0.1, True)  # the performance trigger still fires
+    decision = decide(results, worse, Window(None, end, 3000), policy, None)
+    assert decision.retrain and "live ROC AUC" in decision.reason and "drift in" not in decision.reason
+    assert decide(results, calm_perf, Window(None, end, 3000), DriftPolicy(min_rows=1000), None).retrain
+
+
 def test_a_cyclic_input_is_judged_only_over_a_whole_cycle():
     """Three weekdays against a reference of all seven differ by construction: with ``cycles`` the input
     is reported ``partial_cycle`` (left out of the family, never an alert) until the window spans its

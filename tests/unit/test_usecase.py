@@ -71,7 +71,7 @@ def test_an_integer_entity_named_like_its_column_is_refused_with_the_field():
         type(load_use_case("grid_peak")).model_validate(grid)
 
 
-def test_a_drift_cycle_of_something_the_model_does_not_see_is_refused():
+def test_a_drift_cycle_or_report_only_input_the_model_does_not_see_is_refused():
     import pytest
     from pydantic import ValidationError
 
@@ -80,6 +80,10 @@ def test_a_drift_cycle_of_something_the_model_does_not_see_is_refused():
     flights = load_use_case("flights").model_dump()
     flights["drift"]["cycles"]["weekdya"] = 168
     with pytest.raises(ValidationError, match=r"drift.cycles: \['weekdya'\] are not model inputs"):
+        type(load_use_case("flights")).model_validate(flights)
+    flights = load_use_case("flights").model_dump()
+    flights["drift"]["report_only"] = ["tmep"]
+    with pytest.raises(ValidationError, match=r"drift.report_only: \['tmep'\] are not model inputs"):
         type(load_use_case("flights")).model_validate(flights)
 
 

@@ -138,8 +138,10 @@ def decide(
             False, "too_few_rows", f"{window.rows} rows < min_rows {policy.min_rows}", alerts, warnings
         )
     causes = []
-    if alerts:
-        top = sorted((r for r in results if r.status == "alert"), key=lambda r: -r.psi)
+    reported = set(policy.report_only)
+    triggering = [r for r in results if r.status == "alert" and r.feature not in reported]
+    if triggering:
+        top = sorted(triggering, key=lambda r: -r.psi)
         causes.append(
             "drift in "
             + ", ".join(
@@ -155,10 +157,13 @@ def decide(
             f"holdout {performance.champion_auc:.3f} ({performance.labelled_rows} labelled rows)"
         )
     if not causes:
+        silent = [a for a in alerts if a in reported]
         return Decision(
             False,
             "quiet",
-            "no alert" + (f"; warnings: {', '.join(warnings)}" if warnings else ""),
+            "no alert"
+            + (f" that triggers (report-only alerts: {', '.join(silent)})" if silent else "")
+            + (f"; warnings: {', '.join(warnings)}" if warnings else ""),
             alerts,
             warnings,
         )
