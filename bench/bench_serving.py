@@ -101,6 +101,19 @@ def shadow_version(settings, use_case) -> str:
     )
 
 
+def predict_cells(args, client, port: int, tmp: Path, bodies: dict[int, list], label: str) -> list[dict]:
+    """/predict with 1- and 50-row bodies at each of ``args.concurrency`` clients on a running service."""
+    cells = []
+    for size in (1, 50):
+        path = tmp / f"bodies{size}.json"
+        path.write_text(json.dumps(bodies[size]))
+        client.post("/predict", json=bodies[size][0])  # warm
+        for c in args.concurrency:
+            cell = load(args.client, port, "/predict", path, c, args.seconds)
+            cells.append({"service": label, "rows": size, "clients": c, **cell})
+    return cells
+
+
 def shadow_cost(args, settings, use_case, bodies: dict[int, list]) -> list[dict]:
     """The /predict cells without and with a version in shadow, each on a fresh service."""
     from airloop.registry import ModelRegistry
@@ -117,13 +130,7 @@ def shadow_cost(args, settings, use_case, bodies: dict[int, list]) -> list[dict]
             else:
                 registry.move_alias("shadow", shadow, "bench", "shadow cost", at)
             with tempfile.TemporaryDirectory() as tmp, local_service(3013, Path(tmp) / "serve.log") as client:
-                for size in (1, 50):
-                    path = Path(tmp) / f"bodies{size}.json"
-                    path.write_text(json.dumps(bodies[size]))
-                    client.post("/predict", json=bodies[size][0])  # warm
-                    for c in args.concurrency:
-                        cell = load(args.client, 3013, "/predict", path, c, args.seconds)
-                        results.append({"service": label, "rows": size, "clients": c, **cell})
+                results += predict_cells(args, client, 3013, Path(tmp), bodies, label)
     finally:
         registry.clear_alias("shadow", "bench", "shadow cost measured", at)
     return results
@@ -144,13 +151,7 @@ def durability_cost(args, bodies: dict[int, list]) -> list[dict]:
         with tempfile.TemporaryDirectory() as tmp:
             env = {**env, "AIRLOOP_SERVING_JOURNAL_DIR": str(Path(tmp) / "journal")}
             with local_service(3014, Path(tmp) / "serve.log", env) as client:
-                for size in (1, 50):
-                    path = Path(tmp) / f"bodies{size}.json"
-                    path.write_text(json.dumps(bodies[size]))
-                    client.post("/predict", json=bodies[size][0])  # warm
-                    for c in args.concurrency:
-                        cell = load(args.client, 3014, "/predict", path, c, args.seconds)
-                        results.append({"service": label, "rows": size, "clients": c, **cell})
+                results += predict_cells(args, client, 3014, Path(tmp), bodies, label)
     return results
 
 
