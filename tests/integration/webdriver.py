@@ -27,20 +27,11 @@ def ensure_chromium() -> tuple[str, str] | str:
         if os.geteuid() != 0 or not shutil.which("apt-get"):
             return "chromium/chromium-driver missing and not root: apt-get install chromium chromium-driver"
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        done = subprocess.run(
-            ["apt-get", "install", "-y", "--no-install-recommends", "chromium", "chromium-driver"],
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        if done.returncode != 0:
+        install = ["apt-get", "install", "-y", "--no-install-recommends", "chromium", "chromium-driver"]
+        done = subprocess.run(install, capture_output=True, text=True, env=env)
+        if done.returncode != 0:  # a stale package index: update once and try again
             subprocess.run(["apt-get", "update"], capture_output=True, env=env)
-            done = subprocess.run(
-                ["apt-get", "install", "-y", "--no-install-recommends", "chromium", "chromium-driver"],
-                capture_output=True,
-                text=True,
-                env=env,
-            )
+            done = subprocess.run(install, capture_output=True, text=True, env=env)
         if done.returncode != 0:
             return f"apt-get install chromium chromium-driver failed: {done.stderr[-300:]}"
     return shutil.which("chromium") or "", shutil.which("chromedriver") or ""
