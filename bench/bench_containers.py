@@ -229,8 +229,8 @@ def main() -> int:
 
         wait_for("local service ready", local_ready, 180)
         cells = {"container": [], "local": []}
+        token = e["AIRLOOP_SERVING_TOKEN"]
         for _ in range(2):  # alternate, so that neither gets the quieter half of the run
-            token = e["AIRLOOP_SERVING_TOKEN"]
             cells["container"].append(load(f"{stack.url('serving')}/predict", rows, args.seconds, token))
             cells["local"].append(load(f"http://127.0.0.1:{local_port}/predict", rows, args.seconds, token))
         results["predict_8_clients"] = cells

@@ -40,7 +40,8 @@ class AirflowREST:
         self._client = httpx.Client(base_url=self.base_url, timeout=timeout)
         self._token: str | None = None
 
-    def _headers(self) -> dict[str, str]:
+    def auth_headers(self) -> dict[str, str]:
+        """The bearer header of this client's Airflow JWT (logs in once)."""
         if self._token is None:
             response = self._client.post("/auth/token", json=self._auth)
             if response.status_code >= 300:
@@ -49,7 +50,7 @@ class AirflowREST:
         return {"Authorization": f"Bearer {self._token}"}
 
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._client.request(method, f"/api/v2{path}", headers=self._headers(), **kwargs)
+        response = self._client.request(method, f"/api/v2{path}", headers=self.auth_headers(), **kwargs)
         if response.status_code >= 300:
             raise AirflowError(f"{method} {path} -> {response.status_code}: {response.text[:300]}")
         return response.json() if response.content else None
