@@ -401,7 +401,7 @@ class DriftLoop:
 
     def check(self, day: date, state: Serving) -> str | None:
         from airloop.drift.engine import SCORE_COLUMN, DriftEngine
-        from airloop.drift.monitor import Performance, Window, decide
+        from airloop.drift.monitor import NewData, Performance, Window, decide
 
         replay, policy, champion = self.replay, self.policy, state.champion
         window = replay.trainer.span(self.after, day)
@@ -435,7 +435,9 @@ class DriftLoop:
         alert = drop is not None and labelled >= policy.min_labelled_rows and drop > policy.performance_drop
         performance = Performance(state.champion_auc, live, labelled, days, drop, alert)
         until = stamps.max().to_pydatetime()
-        decision = decide(results, performance, Window(None, until, rows), policy, self.last_trigger)
+        since = replay.trainer.span(champion.end, day)  # the events a retrain now would add
+        fresh = NewData(since.stop - since.start, champion.rows, champion.end.isoformat())
+        decision = decide(results, performance, Window(None, until, rows), policy, self.last_trigger, fresh)
         self.after, self.checks = day, self.checks + 1
         logger.info(
             "drift %s..%s (%d rows) vs %s: %s - %s",
@@ -672,10 +674,7 @@ def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     use_case = load_use_case("flights")
     drift_overrides = json.loads(args.drift)
-    if drift_overrides:  # validated as the declaration would be
-        changed = use_case.model_dump()
-        changed["drift"] |= drift_overrides
-        use_case = type(use_case).model_validate(changed)
+    use_case = use_case.with_drift(drift_overrides)  # validated as the declaration would be
     rows = served_rows(use_case)
     trainer = Trainer(rows, use_case, json.loads(args.hp), args.device)
     replay = Replay(rows, use_case, trainer, date.fromisoformat(args.live_end), args.trailing_days)

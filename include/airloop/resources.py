@@ -71,6 +71,7 @@ class Resources:
 
 def load_resources(settings: Settings | None = None, use_case: str | None = None) -> Resources:
     """Resources for ``settings`` (default: read from the environment now) and ``use_case`` (default:
-    ``settings.use_case``)."""
+    ``settings.use_case``), its drift policy with this deployment's ``drift_overrides``."""
     settings = settings or load_settings()
-    return Resources(settings, load_use_case(use_case or settings.use_case))
+    declared = load_use_case(use_case or settings.use_case)
+    return Resources(settings, declared.with_drift(settings.drift_overrides))

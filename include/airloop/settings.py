@@ -11,7 +11,7 @@ Settings are read when a task runs (``load_settings()``), never when a DAG file 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     """Also flush each journal append to the disk (survives a power loss; costs a disk flush a batch)."""
     drift_poll_seconds: float = Field(
         default=30.0, gt=0, description="how often the drift sensor counts new live rows"
+    )
+    drift_overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="JSON: fields of the use case's drift policy replaced in this deployment, e.g. "
+        "'{\"min_new_share\": 0}' (make demo: a week of traffic stands for the month a retrain waits for)",
     )
     allow_pickled_models: bool = Field(
         default=False,

@@ -87,7 +87,7 @@ def monitor_home(champion_home, tmp_path, monkeypatch, airflow_db):
     return home
 
 
-def test_drift_monitor_triggers_only_on_drift_and_the_retrain_carries_the_evidence(monitor_home):
+def test_drift_monitor_triggers_only_on_drift_and_the_retrain_carries_the_evidence(monitor_home, monkeypatch):
     import mlflow
 
     from airloop.drift.monitor import past_checks
@@ -120,14 +120,30 @@ def test_drift_monitor_triggers_only_on_drift_and_the_retrain_carries_the_eviden
     assert first["decision"]["status"] == "quiet" and not first["decision"]["alerts"]
     assert {r.run_id for r in _train_runs()} == before
 
-    # 2. Drifted: a heat wave; the window starts where the first one ended.
+    # 1b. Drifted, but a retrain now would add nothing the champion has not seen (no validated day after
+    # its data end): under a deployment's min_new_share the drift is reported and waits.
+    monkeypatch.setenv("AIRLOOP_DRIFT_OVERRIDES", '{"min_new_share": 0.1}')
+    _log(monitor_home, _served_rows(monitor_home, 2000, day1 + timedelta(hours=12), seed=4, drifted=True))
+    run = drift_dag.test(logical_date=datetime(2013, 1, 31, 20, tzinfo=UTC))
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    assert states["no_retrain"] == "success" and states["trigger_retrain"] == "skipped"
+    waited = past_checks(lake)[-1]
+    assert waited["decision"]["status"] == "too_little_new_data" and "temp" in waited["decision"]["alerts"]
+    client = mlflow.MlflowClient()
+    v1_run = client.get_model_version("flight_delay", "1").run_id
+    fit_rows = int(client.get_run(v1_run).data.tags["airloop.fit_rows"])
+    assert waited["new_data"] == {"rows": 0, "fit_rows": fit_rows, "since": "2013-01-30", "share": 0.0}
+    assert {r.run_id for r in _train_runs()} == before
+    monkeypatch.setenv("AIRLOOP_DRIFT_OVERRIDES", '{"min_new_share": 0}')
+
+    # 2. Drifted: a heat wave; the window starts where the last one ended.
     _log(monitor_home, _served_rows(monitor_home, 3000, day1 + timedelta(days=1), seed=2, drifted=True))
     run = drift_dag.test(logical_date=datetime(2013, 2, 1, 15, tzinfo=UTC))
     assert str(run.state) == "success"
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     assert states["trigger_retrain"] == "success" and states["no_retrain"] == "skipped"
     second = past_checks(lake)[-1]
-    assert second["window"]["after"] == first["window"]["until"] and second["window"]["rows"] == 3000
+    assert second["window"]["after"] == waited["window"]["until"] and second["window"]["rows"] == 3000
     assert {"temp", "dewp", "seats"} <= set(second["decision"]["alerts"])
     temp = next(f for f in second["features"] if f["feature"] == "temp")
     assert temp["statistic"] > 0.5 and temp["psi"] > 1 and temp["p_adjusted"] < 1e-10

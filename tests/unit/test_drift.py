@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import ks_2samp
 
 from airloop.drift.engine import DriftEngine
-from airloop.drift.monitor import Performance, Window, decide
+from airloop.drift.monitor import NewData, Performance, Window, decide, new_data
 from airloop.drift.report import render_html
 from airloop.drift.stats import PSI_EPSILON, NumericAccumulator, NumericReference, adjust_pvalues
 from airloop.model.profile import categorical_profile, numeric_profile, reference_profile
@@ -220,6 +220,50 @@ def test_a_report_only_input_alerts_without_triggering():
     assert decide(results, calm_perf, Window(None, end, 3000), DriftPolicy(min_rows=1000), None).retrain
 
 
+def test_drift_waits_for_enough_new_data_to_act_on():
+    """``min_new_share``: drift (or a performance drop) triggers a retrain only once the events since the
+    champion's data end reach that share of the rows it was fit on; before, it is reported and waits."""
+    rng = np.random.default_rng(13)
+    profile, _ = _profile(rng)
+    engine = DriftEngine.from_profile(profile, threads=1)
+    engine.update(_window(rng, 3000, shift=1.0))
+    policy = DriftPolicy(min_rows=1000, min_new_share=0.15)
+    results = engine.evaluate(policy)
+    calm = Performance(0.7, 0.69, 2000, ["2013-07-01"], 0.01, False)
+    end = datetime(2013, 7, 8, tzinfo=UTC)
+    window = Window(None, end, 3000)
+    waits = decide(results, calm, window, policy, None, NewData(14_000, 100_000, "2013-07-01"))
+    assert not waits.retrain and waits.status == "too_little_new_data"
+    assert waits.reason.startswith("drift in x0") and waits.alerts  # the evidence is still reported
+    assert "14000 events since the champion's data end (2013-07-01) are 14.0% of the 100000" in waits.reason
+    assert decide(results, calm, window, policy, None, NewData(15_000, 100_000, "2013-07-01")).retrain
+    worse = Performance(0.7, 0.6, 2000, ["2013-07-01"], 0.1, True)  # a performance drop waits too
+    assert decide(results, worse, window, policy, None, NewData(100, 100_000, "2013-07-01")).status == (
+        "too_little_new_data"
+    )
+    # unknown fit rows (a champion registered before the tag), no count, or the default policy: not checked
+    assert decide(results, calm, window, policy, None, NewData(100, None, None)).retrain
+    assert decide(results, calm, window, policy, None).retrain
+    assert decide(results, calm, window, DriftPolicy(min_rows=1000), None, NewData(1, 10**6, None)).retrain
+    cooled = decide(results, calm, window, policy, end - timedelta(hours=1), NewData(1, 10**6, None))
+    assert cooled.status == "cooldown"  # the cooldown is said first
+
+
+def test_new_data_counts_the_validated_events_from_the_champions_data_end(tmp_path):
+    from datetime import date
+
+    from airloop.lake import Lake, write_json
+    from airloop.usecases import load_use_case
+
+    lake, flights = Lake(tmp_path), load_use_case("flights")
+    for day, rows in (("2013-06-29", 900), ("2013-06-30", 800), ("2013-07-01", 700), ("2013-07-02", 600)):
+        write_json(lake.manifest_path(day), {"rows": {"flights": rows, "weather": 72}})
+    fresh = new_data(lake, flights, date(2013, 6, 30), 10_000)
+    assert (fresh.rows, fresh.fit_rows, fresh.since, fresh.share) == (2100, 10_000, "2013-06-30", 0.21)
+    assert new_data(lake, flights, date(2013, 7, 3), 10_000).rows == 0
+    assert new_data(lake, flights, None, None).share is None
+
+
 def test_a_cyclic_input_is_judged_only_over_a_whole_cycle():
     """Three weekdays against a reference of all seven differ by construction: with ``cycles`` the input
     is reported ``partial_cycle`` (left out of the family, never an alert) until the window spans its
@@ -321,6 +365,11 @@ def test_report_has_table_and_overlays():
     page = render_html(summary)
     assert page.count("<tr>") == len(results) + 1 and "sortTable" in page
     assert page.count("<polyline") == 2 * 6 and "ZZ (" in page and "Decision: retrain" in page
+    assert "New data" not in page  # a check written before new_data was recorded
+    summary["new_data"] = NewData(20_000, 100_000, "2013-06-30").as_dict()
+    assert "New data: 20000 events since the champion's data end (2013-06-30), 20.0% of the 100000" in (
+        render_html(summary)
+    )
 
 
 def test_float32_windows_give_the_same_statistics():

@@ -32,6 +32,24 @@ def test_nested_environment_overrides(monkeypatch, tmp_path):
     assert settings.ingest.chunk_days == 7
 
 
+def test_a_deployment_overrides_the_drift_policy(monkeypatch, tmp_path):
+    """``AIRLOOP_DRIFT_OVERRIDES``: JSON fields of the use case's drift policy, validated as the declaration
+    (the drift check and the sensor read the result through ``load_resources`` / ``drift_policy``)."""
+    from airloop.orchestration import drift_policy
+    from airloop.resources import load_resources
+
+    monkeypatch.setenv("AIRLOOP_HOME", str(tmp_path))
+    declared = load_use_case("flights").drift
+    monkeypatch.setenv("AIRLOOP_DRIFT_OVERRIDES", '{"min_new_share": 0, "cooldown_hours": 1}')
+    drift = load_resources().use_case.drift
+    assert (drift.min_new_share, drift.cooldown_hours) == (0, 1)
+    assert drift.shared == declared.shared and drift_policy()[0] == drift
+    assert load_use_case("flights").drift == declared  # the declaration itself is untouched
+    monkeypatch.setenv("AIRLOOP_DRIFT_OVERRIDES", '{"report_only": ["not_an_input"]}')
+    with pytest.raises(ValidationError, match="not_an_input"):
+        load_resources()
+
+
 def test_bad_value_is_an_error(monkeypatch):
     monkeypatch.setenv("AIRLOOP_SOURCE__KIND", "ftp")
     with pytest.raises(ValidationError):

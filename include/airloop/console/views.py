@@ -196,7 +196,7 @@ class DriftCheck:
     event_span_hours: float | None
     champion_version: str | None
     status: str
-    """``retrain``, ``cooldown``, ``quiet`` or ``too_few_rows``."""
+    """``retrain``, ``cooldown``, ``too_little_new_data``, ``quiet`` or ``too_few_rows``."""
     retrain: bool
     reason: str
     alerts: list[str]

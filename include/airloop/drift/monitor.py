@@ -114,11 +114,39 @@ def performance_drift(
     return Performance(champion_auc, live, rows, days, drop, alert)
 
 
+@dataclass(frozen=True)
+class NewData:
+    """What a retrain now would add: the validated events since the champion's data end (``since``, the
+    first day it did not train on), against the rows it was fit on (None: unknown, never blocks)."""
+
+    rows: int
+    fit_rows: int | None
+    since: str | None
+
+    @property
+    def share(self) -> float | None:
+        return self.rows / self.fit_rows if self.fit_rows else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows, "fit_rows": self.fit_rows, "since": self.since, "share": self.share}
+
+
+def new_data(lake: Lake, use_case: UseCase, since: date | None, fit_rows: int | None) -> NewData:
+    """Events of the primary source in the validated days from ``since`` on (the day manifests' counts)."""
+    first = since.isoformat() if since is not None else ""
+    rows = sum(
+        int(lake.manifest(ds)["rows"].get(use_case.primary_source, 0))
+        for ds in lake.validated_days()
+        if ds >= first
+    )
+    return NewData(rows, fit_rows, since.isoformat() if since is not None else None)
+
+
 @dataclass
 class Decision:
     retrain: bool
     status: str
-    """``retrain``, ``cooldown``, ``quiet`` or ``too_few_rows``."""
+    """``retrain``, ``cooldown``, ``too_little_new_data``, ``quiet`` or ``too_few_rows``."""
     reason: str
     alerts: list[str]
     warnings: list[str]
@@ -130,7 +158,10 @@ def decide(
     window: Window,
     policy: DriftPolicy,
     last_trigger: datetime | None,
+    fresh: NewData | None = None,
 ) -> Decision:
+    """Retrain or not: an alert that triggers (or the performance trigger) in a large enough window, out
+    of the cooldown, with enough new data (``policy.min_new_share`` of ``fresh``; None: not checked)."""
     alerts = [r.feature for r in results if r.status == "alert"]
     warnings = [r.feature for r in results if r.status == "warn"]
     if window.rows < policy.min_rows:
@@ -179,14 +210,39 @@ def decide(
             alerts,
             warnings,
         )
+    share = fresh.share if fresh is not None else None
+    if share is not None and share < policy.min_new_share:
+        assert fresh is not None
+        return Decision(
+            False,
+            "too_little_new_data",
+            f"{reason} - but the {fresh.rows} events since the champion's data end ({fresh.since}) are "
+            f"{share:.1%} of the {fresh.fit_rows} it was fit on, below min_new_share "
+            f"{policy.min_new_share:.0%}",
+            alerts,
+            warnings,
+        )
     return Decision(True, "retrain", reason, alerts, warnings)
 
 
-def champion_reference(settings: Settings, use_case: UseCase) -> tuple[str, dict, float | None, str]:
-    """(version, reference profile, holdout ROC AUC, run id) of the current champion."""
+@dataclass(frozen=True)
+class Champion:
+    """What a drift check compares live traffic with: the champion version's reference profile, its
+    holdout ROC AUC, the first day it did not train on and the rows it was fit on."""
+
+    version: str
+    profile: dict
+    holdout_auc: float | None
+    run_id: str
+    data_end: date | None
+    fit_rows: int | None
+
+
+def champion_reference(settings: Settings, use_case: UseCase) -> Champion:
     import mlflow
 
     from airloop.registry import CHAMPION, open_registry
+    from airloop.training import data_end
 
     registry = open_registry(settings, use_case)
     version = registry.version_of(CHAMPION)
@@ -195,7 +251,15 @@ def champion_reference(settings: Settings, use_case: UseCase) -> tuple[str, dict
     mv = registry.version(version)
     path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="reference_profile.json")
     auc = mv.tags.get("airloop.holdout_roc_auc")
-    return version, json.loads(Path(path).read_text()), float(auc) if auc else None, mv.run_id
+    fit_rows = mlflow.MlflowClient().get_run(mv.run_id).data.tags.get("airloop.fit_rows")
+    return Champion(
+        version,
+        json.loads(Path(path).read_text()),
+        float(auc) if auc else None,
+        mv.run_id,
+        data_end(mv.tags),
+        int(fit_rows) if fit_rows else None,
+    )
 
 
 def scan_window(
@@ -250,6 +314,7 @@ def retrain_conf(summary: dict[str, Any], holdout_end: date | None) -> dict[str,
             "champion_version": summary["champion_version"],
             "drifted_features": features,
             "performance": summary["performance"],
+            "new_data": summary.get("new_data"),
             "report": summary["report"],
         },
     }
@@ -265,13 +330,20 @@ def check_window(
     from airloop.drift.report import render_html
 
     policy = use_case.drift
-    version, profile, champion_auc, champion_run = champion_reference(settings, use_case)
-    engine = DriftEngine.from_profile(profile, policy.features, policy.ignore, policy.prediction)
+    champion = champion_reference(settings, use_case)
+    version, champion_run = champion.version, champion.run_id
+    engine = DriftEngine.from_profile(champion.profile, policy.features, policy.ignore, policy.prediction)
     scanned, span_hours = scan_window(engine, live_store(settings), window, version, use_case)
     results = engine.evaluate(policy, span_hours=span_hours)
-    performance = performance_drift(lake, version, champion_auc, policy)
+    performance = performance_drift(lake, version, champion.holdout_auc, policy)
+    fresh = new_data(lake, use_case, champion.data_end, champion.fit_rows)
     decision = decide(
-        results, performance, Window(window.after, window.until, scanned), policy, last_retrain(lake)
+        results,
+        performance,
+        Window(window.after, window.until, scanned),
+        policy,
+        last_retrain(lake),
+        fresh,
     )
     folder = checks_root(lake) / window.id
     validated = lake.validated_days()
@@ -288,6 +360,7 @@ def check_window(
         # (empty for a champion whose profile predates shared inputs: then every input is compared per row)
         "shared": {name: list(per) for name, per in engine.shared.items()},
         "performance": performance.as_dict(),
+        "new_data": fresh.as_dict(),
         "decision": decision.__dict__,
         "report": {"html": str(folder / "report.html"), "json": str(folder / "summary.json")},
         "latest_validated_day": validated[-1] if validated else None,

@@ -180,11 +180,23 @@ min rows {summary["policy"]["min_rows"]},
 cooldown {summary["policy"]["cooldown_hours"]} h.</p>
 <h2>Decision: {html.escape(decision["status"])}</h2><p>{html.escape(decision["reason"])}</p>
 <p>Performance: champion holdout ROC AUC {_fmt(perf["champion_auc"])}, live {_fmt(perf["live_auc"])}
-({perf["labelled_rows"]} labelled rows).</p>
+({perf["labelled_rows"]} labelled rows).{_new_data_note(summary.get("new_data"), summary["policy"])}</p>
 <h2>Features</h2><p>Click a column to sort.{_shared_note(summary.get("shared") or {})}</p>
 <table id="features"><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table>
 <h2>Distributions</h2>{"".join(_figure(f) for f in features)}
 </body></html>"""
+
+
+def _new_data_note(fresh: dict[str, Any] | None, policy: dict[str, Any]) -> str:
+    """What a retrain now would add, beside the policy's minimum (checks written before it: nothing)."""
+    if not fresh or fresh.get("share") is None:
+        return ""
+    return (
+        f" New data: {fresh['rows']} events since the champion's data end"
+        f" ({html.escape(str(fresh['since']))}),"
+        f" {fresh['share']:.1%} of the {fresh['fit_rows']} it was fit on"
+        f" (min_new_share {policy.get('min_new_share', 0):.0%})."
+    )
 
 
 def _shared_note(shared: dict[str, list[str]]) -> str:

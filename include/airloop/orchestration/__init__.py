@@ -96,4 +96,5 @@ def drift_policy() -> tuple[DriftPolicy, float]:
     from airloop.usecases import load_use_case
 
     settings = load_settings()
-    return load_use_case(settings.use_case).drift, settings.drift_poll_seconds
+    use_case = load_use_case(settings.use_case).with_drift(settings.drift_overrides)
+    return use_case.drift, settings.drift_poll_seconds
