@@ -268,10 +268,19 @@ class Replay:
             return None
         return float(roc_auc_score(y, self.trainer.scores(model, where)))
 
+    def daily_auc(self, model: Fitted, where: slice) -> float | None:
+        """ROC AUC day by day (``metrics.daily_roc_auc``): the performance trigger's reference, measured as
+        live AUC is."""
+        from airloop.model.metrics import daily_roc_auc
+
+        return daily_roc_auc(
+            self.y[where], self.trainer.scores(model, where), self.rows["day"].to_numpy()[where]
+        )
+
     def static(self) -> tuple[Fitted, float | None]:
-        """The January-May champion and its reference AUC (June: the month after its data)."""
+        """The January-May champion and its reference AUC (June, day by day: the month after its data)."""
         model = self.trainer.fit(YEAR_START, STATIC_END, profile=True)
-        return model, self.auc(model, self.trainer.span(STATIC_END, STATIC_END + timedelta(days=30)))
+        return model, self.daily_auc(model, self.trainer.span(STATIC_END, STATIC_END + timedelta(days=30)))
 
     def run(self, policy: str, window: str) -> Outcome:
         closed = policy == "closed-loop"
@@ -369,9 +378,13 @@ class Replay:
             if decision.promote:
                 if spec.shadow.enabled:
                     state.shadow, state.shadow_since, state.shadow_auc = old, day, state.champion_auc
-                state.champion, state.champion_auc = deployed, new_auc
+                state.champion, state.champion_auc = deployed, self.daily_auc(judged, holdout)
             elif spec.shadow.enabled and decision.verdict == "worse":
-                state.shadow, state.shadow_since, state.shadow_auc = deployed, day, new_auc
+                state.shadow, state.shadow_since, state.shadow_auc = (
+                    deployed,
+                    day,
+                    self.daily_auc(judged, holdout),
+                )
         following = trainer.span(day, day + timedelta(days=FOLLOWING_DAYS))
         event.next_auc_new, event.next_auc_old = self.auc(deployed, following), self.auc(old, following)
         outcome.retrains.append(event)

@@ -178,7 +178,7 @@ def train_and_register(
     import mlflow
 
     from airloop.model.baseline import Baseline
-    from airloop.model.metrics import calibration, scores, slice_metrics
+    from airloop.model.metrics import calibration, daily_roc_auc, scores, slice_metrics
     from airloop.model.pyfunc import log_model
     from airloop.model.train import fit_recipe, time_split
     from airloop.registry import CHALLENGER, open_registry
@@ -207,6 +207,11 @@ def train_and_register(
     y = holdout[label].to_numpy()
     p = model.predict_proba(holdout)
     torch_metrics = scores(y, p)
+    # what live monitoring compares with: the holdout's AUC day by day, as live_feedback measures it
+    holdout_days = pd.to_datetime(holdout[TIME], utc=True).dt.tz_convert(use_case.timezone).dt.date
+    daily_auc = daily_roc_auc(y, p, holdout_days.to_numpy())
+    if daily_auc is not None:
+        torch_metrics["daily_roc_auc"] = daily_auc
     # The baseline on the rows the network's weights saw (all of them when refit), same preprocessing.
     fit_rows = train_all if spec.refit else time_split(train_all, TIME, spec.validation_fraction)[0]
     baseline = Baseline(model.pre, seed=int(hp.get("seed", 13))).fit(fit_rows, label)
@@ -306,6 +311,7 @@ def train_and_register(
         {
             "airloop.window": json.dumps(window.as_dict()),
             "airloop.holdout_roc_auc": f"{torch_metrics['roc_auc']:.5f}",
+            **({"airloop.holdout_daily_roc_auc": f"{daily_auc:.5f}"} if daily_auc is not None else {}),
             "airloop.data_end": end.isoformat(),
             "airloop.judged_run_id": judged_run,
             "airloop.judged_model_uri": judged_info.model_uri,

@@ -377,9 +377,10 @@ class DriftPolicy(BaseModel):
     ``warn``/``alert`` only when it is significant AND its effect size reaches the floor (large windows make
     trivial shifts significant; the floors keep them from alarming). Retraining is triggered by an alert on
     any monitored feature not declared ``report_only`` or on the prediction score, or by a live ROC AUC
-    more than ``performance_drop`` below the champion's holdout AUC - once the window has ``min_rows`` rows
-    and ``cooldown_hours`` have passed since the last drift-triggered retrain, and the events since the
-    champion's data end reach ``min_new_share`` of the rows it was fit on.
+    more than ``performance_drop`` below the champion's holdout AUC (both measured day by day) - once the
+    window has ``min_rows`` rows and ``cooldown_hours`` have passed since the last drift-triggered
+    retrain, and the events since the champion's data end reach ``min_new_share`` of the rows it was fit
+    on.
     """
 
     alpha: float = Field(default=0.01, gt=0, lt=1)

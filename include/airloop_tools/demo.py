@@ -184,6 +184,9 @@ def run_loop(plan: DemoPlan, fresh: bool = True) -> int:
     from airloop_tools.service_runner import local_service
 
     os.environ.setdefault("AIRLOOP_DRIFT_POLL_SECONDS", "5")  # Airflow inherits it: the sensor polls often
+    # The demo compresses weeks of live traffic into `live_days`: its drift check does not wait for the
+    # share of new data a production retrain waits for (the use case's drift.min_new_share).
+    os.environ.setdefault("AIRLOOP_DRIFT_OVERRIDES", '{"min_new_share": 0}')
     res = load_resources()
     settings, use_case = res.settings, res.use_case
     if fresh and settings.env == "local":

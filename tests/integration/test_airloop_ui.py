@@ -61,7 +61,8 @@ def console_home(champion_home, tmp_path_factory):
     shutil.copytree(champion_home, home)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AIRLOOP_HOME", str(home))
-        settings, use_case = load_settings(), load_use_case("flights")
+        # a January champion and three days of traffic: no waiting for a share of new data to retrain
+        settings, use_case = load_settings(), load_use_case("flights").with_drift({"min_new_share": 0})
         lake = Lake(settings.lake)
         registry = open_registry(settings, use_case)
         # v2: v1's network registered again by a drift-triggered run, judged by the gate and promoted

@@ -75,6 +75,8 @@ def loop(january_champion):
         mp.setenv("AIRLOOP_HOME", str(home))
         mp.setenv("AIRLOOP_USE_CASE", "flights")
         mp.setenv("AIRLOOP_SERVING_WATCH_SECONDS", "1")
+        # three days of July after a January champion stand for the weeks a production retrain waits for
+        mp.setenv("AIRLOOP_DRIFT_OVERRIDES", '{"min_new_share": 0}')
         res = load_resources()
         july = pd.concat(
             [schedule(res.use_case, res.source, date(2013, 7, d)) for d in (1, 2, 3)], ignore_index=True

@@ -79,6 +79,9 @@ def monitor_home(champion_home, tmp_path, monkeypatch, airflow_db):
     shutil.copytree(champion_home, home)
     monkeypatch.setenv("AIRLOOP_HOME", str(home))
     monkeypatch.setenv("AIRLOOP_DRIFT_POLL_SECONDS", "0.5")
+    # days of traffic after a January champion: the checks below do not wait for a share of new data
+    # (step 1b sets it to show the wait)
+    monkeypatch.setenv("AIRLOOP_DRIFT_OVERRIDES", '{"min_new_share": 0}')
     import mlflow
 
     from airloop.settings import load_settings

@@ -69,6 +69,11 @@ def test_train_promote_retrain_and_rollback(trained_home, monkeypatch):
         or run.data.tags["airloop.git_commit"] == "unknown"
     )
     assert {"holdout_roc_auc", "baseline_holdout_roc_auc", "valid_log_loss"} <= set(run.data.metrics)
+    # the performance trigger's reference: the holdout's ROC AUC day by day, as live AUC is measured
+    assert float(v1.tags["airloop.holdout_daily_roc_auc"]) == pytest.approx(
+        run.data.metrics["holdout_daily_roc_auc"], abs=1e-5
+    )
+    assert 0.5 < float(v1.tags["airloop.holdout_daily_roc_auc"]) < 1
     artifacts = {a.path for a in registry.client.list_artifacts(v1.run_id)}
     assert {"reference_profile.json", "evaluation"} <= artifacts
     profile = json.loads(

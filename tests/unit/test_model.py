@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 
 from airloop.model.behaviour import BehaviourResult, directional, invariance, minimum_functionality
 from airloop.model.gate import decide
-from airloop.model.metrics import bootstrap_auc_difference, scores
+from airloop.model.metrics import bootstrap_auc_difference, daily_roc_auc, scores
 from airloop.model.net import TabularNet
 from airloop.model.preprocess import Preprocessor
 from airloop.model.profile import numeric_profile
@@ -244,6 +245,27 @@ def test_bootstrap_over_days_is_wider_when_days_disagree():
     est, day_low, day_high = bootstrap_auc_difference(y, p_new, p_old, samples=200, groups=days)
     assert day_low <= est <= day_high
     assert day_high - day_low > 2 * (row_high - row_low)
+
+
+def test_daily_roc_auc_ranks_within_days_only():
+    """A score that only knows which day is stormy ranks the pooled rows well and each day's not at all:
+    the daily measure (what live monitoring reports) gives it 0.5, pooled ROC AUC much more."""
+    rng = np.random.default_rng(2)
+    days = np.repeat(np.arange(6), 500)
+    stormy = days % 2 == 0
+    y = (rng.random(len(days)) < np.where(stormy, 0.6, 0.1)).astype(int)
+    day_level = np.where(stormy, 0.6, 0.1) + rng.normal(0, 1e-6, len(days))  # no ranking inside a day
+    assert roc_auc_score(y, day_level) > 0.7
+    assert abs(daily_roc_auc(y, day_level, days) - 0.5) < 0.05
+    sharp = y + rng.normal(0, 0.5, len(days))
+    per_day = [(roc_auc_score(y[days == d], sharp[days == d]), (days == d).sum()) for d in range(6)]
+    assert daily_roc_auc(y, sharp, days) == pytest.approx(sum(a * n for a, n in per_day) / len(days))
+    one_class = np.where(days == 0, 1, y)  # a day with one outcome only is left out
+    kept = days != 0
+    assert daily_roc_auc(one_class, sharp, days) == pytest.approx(
+        daily_roc_auc(y[kept], sharp[kept], days[kept])
+    )
+    assert daily_roc_auc(np.ones(10, int), np.zeros(10), np.zeros(10)) is None
 
 
 def test_behaviour_tests_catch_bad_models():

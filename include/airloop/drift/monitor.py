@@ -100,7 +100,7 @@ def performance_drift(
     lake: Lake, version: str, champion_auc: float | None, policy: DriftPolicy
 ) -> Performance:
     """Live ROC AUC of the champion version (rows-weighted mean of its daily live AUCs, from the feedback
-    task's ``monitoring/live_metrics``) against its holdout AUC."""
+    task's ``monitoring/live_metrics``) against its holdout AUC measured the same way (day by day)."""
     rows, weighted, days = 0, 0.0, []
     for path in sorted((lake.root / "monitoring" / "live_metrics").glob("ds=*.json")):
         entry = json.loads(path.read_text()).get("by_version", {}).get(str(version))
@@ -228,7 +228,8 @@ def decide(
 @dataclass(frozen=True)
 class Champion:
     """What a drift check compares live traffic with: the champion version's reference profile, its
-    holdout ROC AUC, the first day it did not train on and the rows it was fit on."""
+    holdout ROC AUC (day by day, as live AUC is measured), the first day it did not train on and the rows
+    it was fit on."""
 
     version: str
     profile: dict
@@ -250,7 +251,9 @@ def champion_reference(settings: Settings, use_case: UseCase) -> Champion:
         raise LookupError(f"no champion of {use_case.model_name}: nothing to compare live traffic with")
     mv = registry.version(version)
     path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="reference_profile.json")
-    auc = mv.tags.get("airloop.holdout_roc_auc")
+    # live AUC is measured day by day: compared with the holdout's measured alike (versions registered
+    # before that tag: the pooled holdout AUC, which ranks days against each other and so reads higher)
+    auc = mv.tags.get("airloop.holdout_daily_roc_auc") or mv.tags.get("airloop.holdout_roc_auc")
     fit_rows = mlflow.MlflowClient().get_run(mv.run_id).data.tags.get("airloop.fit_rows")
     return Champion(
         version,

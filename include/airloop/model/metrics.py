@@ -20,6 +20,20 @@ def scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     }
 
 
+def daily_roc_auc(y: np.ndarray, p: np.ndarray, days: np.ndarray) -> float | None:
+    """ROC AUC as live monitoring measures it: each day's own (days with both outcomes), averaged over the
+    days weighted by their rows (None: no such day). Pooled over days, ROC AUC also ranks one day's events
+    against another's (a stormy day's against a calm one's), which a day's traffic never asks of a model:
+    a champion's live AUC is compared with its holdout AUC measured this way."""
+    frame = pd.DataFrame({"y": np.asarray(y), "p": np.asarray(p), "day": np.asarray(days)})
+    total, weighted = 0, 0.0
+    for _, day in frame.groupby("day", sort=False):
+        if 0 < day["y"].sum() < len(day):
+            total += len(day)
+            weighted += float(roc_auc_score(day["y"], day["p"])) * len(day)
+    return weighted / total if total else None
+
+
 def calibration(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
     """Mean predicted vs observed rate in equal-width probability bins (empty bins omitted)."""
     edges = np.linspace(0, 1, bins + 1)
