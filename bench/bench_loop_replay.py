@@ -410,6 +410,7 @@ class DriftLoop:
         self.policy = replay.use_case.drift
         self.after = LIVE_START
         self.last_trigger: datetime | None = None
+        self.last_trigger_day: date | None = None
         self.checks = 0
 
     def check(self, day: date, state: Serving) -> str | None:
@@ -448,8 +449,11 @@ class DriftLoop:
         alert = drop is not None and labelled >= policy.min_labelled_rows and drop > policy.performance_drop
         performance = Performance(state.champion_auc, live, labelled, days, drop, alert)
         until = stamps.max().to_pydatetime()
-        since = replay.trainer.span(champion.end, day)  # the events a retrain now would add
-        fresh = NewData(since.stop - since.start, champion.rows, champion.end.isoformat())
+        # the events a retrain now would add: since the champion's data end or the last triggered
+        # retrain's, whichever is later (``monitor.new_data``)
+        first = max(champion.end, self.last_trigger_day or champion.end)
+        since = replay.trainer.span(first, day)
+        fresh = NewData(since.stop - since.start, champion.rows, first.isoformat())
         decision = decide(results, performance, Window(None, until, rows), policy, self.last_trigger, fresh)
         self.after, self.checks = day, self.checks + 1
         logger.info(
@@ -463,7 +467,7 @@ class DriftLoop:
         )
         if not decision.retrain:
             return None
-        self.last_trigger = until
+        self.last_trigger, self.last_trigger_day = until, day  # that retrain trains through day - 1
         return f"drift: {decision.reason}"
 
 

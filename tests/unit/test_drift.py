@@ -235,7 +235,10 @@ def test_drift_waits_for_enough_new_data_to_act_on():
     waits = decide(results, calm, window, policy, None, NewData(14_000, 100_000, "2013-07-01"))
     assert not waits.retrain and waits.status == "too_little_new_data"
     assert waits.reason.startswith("drift in x0") and waits.alerts  # the evidence is still reported
-    assert "14000 events since the champion's data end (2013-07-01) are 14.0% of the 100000" in waits.reason
+    assert "14000 events since 2013-07-01 (the newest data the champion or the last triggered retrain " in (
+        waits.reason
+    )
+    assert "are 14.0% of the 100000 the champion was fit on, below min_new_share 15%" in waits.reason
     assert decide(results, calm, window, policy, None, NewData(15_000, 100_000, "2013-07-01")).retrain
     worse = Performance(0.7, 0.6, 2000, ["2013-07-01"], 0.1, True)  # a performance drop waits too
     assert decide(results, worse, window, policy, None, NewData(100, 100_000, "2013-07-01")).status == (
@@ -262,6 +265,20 @@ def test_new_data_counts_the_validated_events_from_the_champions_data_end(tmp_pa
     assert (fresh.rows, fresh.fit_rows, fresh.since, fresh.share) == (2100, 10_000, "2013-06-30", 0.21)
     assert new_data(lake, flights, date(2013, 7, 3), 10_000).rows == 0
     assert new_data(lake, flights, None, None).share is None
+    # a retrain triggered with the data through 2013-07-01 (the gate kept it out, or the shadow judge put
+    # the champion back): the new data counts from its data end, not the older champion's
+    for until, retrain in (("2013-07-01T20:00:00+00:00", False), ("2013-07-02T09:00:00+00:00", True)):
+        write_json(
+            lake.root / "monitoring" / "drift" / "checks" / until[:13] / "summary.json",
+            {
+                "window": {"until": until},
+                "decision": {"retrain": retrain},
+                "latest_validated_day": "2013-07-01",
+            },
+        )
+    tried = new_data(lake, flights, date(2013, 6, 30), 10_000)
+    assert (tried.rows, tried.since) == (600, "2013-07-02")
+    assert new_data(lake, flights, date(2013, 7, 3), 10_000).since == "2013-07-03"  # a newer champion
 
 
 def test_a_cyclic_input_is_judged_only_over_a_whole_cycle():
@@ -367,9 +384,9 @@ def test_report_has_table_and_overlays():
     assert page.count("<polyline") == 2 * 6 and "ZZ (" in page and "Decision: retrain" in page
     assert "New data" not in page  # a check written before new_data was recorded
     summary["new_data"] = NewData(20_000, 100_000, "2013-06-30").as_dict()
-    assert "New data: 20000 events since the champion's data end (2013-06-30), 20.0% of the 100000" in (
-        render_html(summary)
-    )
+    page = render_html(summary)
+    assert "New data: 20000 events since 2013-06-30 (the newest data" in page
+    assert "20.0% of the 100000 the champion was fit on (min_new_share 0%)" in page
 
 
 def test_float32_windows_give_the_same_statistics():

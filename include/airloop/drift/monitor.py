@@ -74,6 +74,15 @@ def last_retrain(lake: Lake) -> datetime | None:
     return pd.Timestamp(triggered[-1]["window"]["until"]).to_pydatetime() if triggered else None
 
 
+def last_retrain_data_end(lake: Lake) -> date | None:
+    """The first day the last drift-triggered retrain did not train on (its ``holdout_end``: the day after
+    the newest validated day when it was triggered), or None."""
+    triggered = [c for c in past_checks(lake) if c["decision"]["retrain"] and c.get("latest_validated_day")]
+    return (
+        date.fromisoformat(triggered[-1]["latest_validated_day"]) + timedelta(days=1) if triggered else None
+    )
+
+
 def pending_window(store: LiveStore, after: datetime | None) -> Window | None:
     """The window of rows served since ``after``, or ``None`` when none arrived."""
     rows, latest = store.count_since(after)
@@ -116,8 +125,10 @@ def performance_drift(
 
 @dataclass(frozen=True)
 class NewData:
-    """What a retrain now would add: the validated events since the champion's data end (``since``, the
-    first day it did not train on), against the rows it was fit on (None: unknown, never blocks)."""
+    """What a retrain now would add: the validated events from ``since`` on - the first day neither the
+    champion nor the last drift-triggered retrain trained on (a retrain the gate kept out, or one the
+    shadow judge overturned, already had the data up to there) - against the rows the champion was fit
+    on (None: unknown, never blocks)."""
 
     rows: int
     fit_rows: int | None
@@ -132,7 +143,10 @@ class NewData:
 
 
 def new_data(lake: Lake, use_case: UseCase, since: date | None, fit_rows: int | None) -> NewData:
-    """Events of the primary source in the validated days from ``since`` on (the day manifests' counts)."""
+    """Events of the primary source in the validated days from ``since`` (or from the last triggered
+    retrain's data end, when later) on: the day manifests' counts."""
+    tried = last_retrain_data_end(lake)
+    since = tried if since is None or (tried is not None and tried > since) else since
     first = since.isoformat() if since is not None else ""
     rows = sum(
         int(lake.manifest(ds)["rows"].get(use_case.primary_source, 0))
@@ -216,9 +230,9 @@ def decide(
         return Decision(
             False,
             "too_little_new_data",
-            f"{reason} - but the {fresh.rows} events since the champion's data end ({fresh.since}) are "
-            f"{share:.1%} of the {fresh.fit_rows} it was fit on, below min_new_share "
-            f"{policy.min_new_share:.0%}",
+            f"{reason} - but the {fresh.rows} events since {fresh.since} (the newest data the champion "
+            f"or the last triggered retrain trained on) are {share:.1%} of the {fresh.fit_rows} the "
+            f"champion was fit on, below min_new_share {policy.min_new_share:.0%}",
             alerts,
             warnings,
         )

@@ -192,9 +192,9 @@ def _new_data_note(fresh: dict[str, Any] | None, policy: dict[str, Any]) -> str:
     if not fresh or fresh.get("share") is None:
         return ""
     return (
-        f" New data: {fresh['rows']} events since the champion's data end"
-        f" ({html.escape(str(fresh['since']))}),"
-        f" {fresh['share']:.1%} of the {fresh['fit_rows']} it was fit on"
+        f" New data: {fresh['rows']} events since {html.escape(str(fresh['since']))}"
+        " (the newest data the champion or the last triggered retrain trained on),"
+        f" {fresh['share']:.1%} of the {fresh['fit_rows']} the champion was fit on"
         f" (min_new_share {policy.get('min_new_share', 0):.0%})."
     )
 
