@@ -63,6 +63,7 @@ STATIC_END = date(2013, 6, 1)  # the static champion trains on January-May
 LIVE_START = date(2013, 7, 1)
 PREDICT_FROM = date(2013, 5, 1)  # models are scored on every row from here (holdouts start >= June 1)
 FOLLOWING_DAYS = 28  # a retrain is judged afterwards on this many days of outcomes
+MIN_FOLLOWING_DAYS = 7  # ... and not at all with fewer left in the replay (a retrain on December 31)
 POLICIES = ("static", "4-weekly", "closed-loop", "weekly")
 
 
@@ -385,8 +386,9 @@ class Replay:
                     day,
                     self.daily_auc(judged, holdout),
                 )
-        following = trainer.span(day, day + timedelta(days=FOLLOWING_DAYS))
-        event.next_auc_new, event.next_auc_old = self.auc(deployed, following), self.auc(old, following)
+        if day + timedelta(days=MIN_FOLLOWING_DAYS) <= self.days[-1] + timedelta(days=1):
+            following = trainer.span(day, day + timedelta(days=FOLLOWING_DAYS))
+            event.next_auc_new, event.next_auc_old = self.auc(deployed, following), self.auc(old, following)
         outcome.retrains.append(event)
         logger.info(
             "%s/%s %s (%s): %s vs %s -> %s",
