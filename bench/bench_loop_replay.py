@@ -489,16 +489,16 @@ def monthly(replay: Replay, served: np.ndarray) -> dict[str, float]:
     version), averaged over the month's days weighted by their flights. (A month's pooled AUC would also
     rank flights scored by different versions against each other, and so penalise each switch of model
     for its new score scale rather than for its ranking.)"""
-    from sklearn.metrics import roc_auc_score
+    from airloop.model.metrics import daily_roc_auc
 
     days = replay.rows["day"].to_numpy()[replay.live]
     y = replay.y[replay.live]
-    frame = pd.DataFrame({"day": days, "y": y, "p": served})
-    frame["month"] = [d.strftime("%Y-%m") for d in frame["day"]]
+    months = np.array([d.strftime("%Y-%m") for d in days])
     out = {}
-    for month, rows in frame.groupby("month"):
-        daily = [(roc_auc_score(g.y, g.p), len(g)) for _, g in rows.groupby("day") if 0 < g.y.sum() < len(g)]
-        out[str(month)] = float(sum(a * n for a, n in daily) / sum(n for _, n in daily))
+    for month in sorted(set(months)):
+        auc = daily_roc_auc(y[months == month], served[months == month], days[months == month])
+        assert auc is not None  # a month of flights has days with both outcomes
+        out[month] = auc
     return out
 
 
