@@ -376,16 +376,13 @@ class Replay:
             behaviour = [_Behaviour(**b) for b in deployed.behaviour]
             decision = decide(new_auc, old_auc, ci, behaviour, spec)  # type: ignore[arg-type]
             event.verdict, event.reason, event.promoted = decision.verdict, decision.reason, decision.promote
+            reference = self.daily_auc(judged, holdout)  # the performance trigger's, once it serves
             if decision.promote:
                 if spec.shadow.enabled:
                     state.shadow, state.shadow_since, state.shadow_auc = old, day, state.champion_auc
-                state.champion, state.champion_auc = deployed, self.daily_auc(judged, holdout)
+                state.champion, state.champion_auc = deployed, reference
             elif spec.shadow.enabled and decision.verdict == "worse":
-                state.shadow, state.shadow_since, state.shadow_auc = (
-                    deployed,
-                    day,
-                    self.daily_auc(judged, holdout),
-                )
+                state.shadow, state.shadow_since, state.shadow_auc = deployed, day, reference
         if day + timedelta(days=MIN_FOLLOWING_DAYS) <= self.days[-1] + timedelta(days=1):
             following = trainer.span(day, day + timedelta(days=FOLLOWING_DAYS))
             event.next_auc_new, event.next_auc_old = self.auc(deployed, following), self.auc(old, following)
