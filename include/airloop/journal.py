@@ -117,14 +117,18 @@ class Journal:
             logger.warning("journal: recovered %d answered rows from %s", len(frame), path.name)
             yield path, frame
         for stale in self.folder.glob(f".*{SUFFIX}"):  # created, never renamed: empty by construction
-            fd = os.open(stale, os.O_RDWR)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                stale.unlink(missing_ok=True)
-            except BlockingIOError:
-                pass
-            finally:
-                os.close(fd)
+            with self._lock:  # not one this process is creating right now (``_create`` runs under it)
+                try:
+                    fd = os.open(stale, os.O_RDWR)
+                except FileNotFoundError:  # renamed (or swept) meanwhile
+                    continue
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    stale.unlink(missing_ok=True)
+                except BlockingIOError:
+                    pass
+                finally:
+                    os.close(fd)
 
     def close(self) -> None:
         """Let go of every segment still held (they stay on disk for the next process to recover)."""
@@ -134,13 +138,21 @@ class Journal:
             os.close(fd)
 
     def _create(self) -> Path:
-        name = f"{os.getpid()}-{uuid.uuid4().hex}{SUFFIX}"
-        hidden, path = self.folder / f".{name}", self.folder / name
-        fd = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        os.rename(hidden, path)
-        self._fds[path] = fd
-        return path
+        """A new segment, locked, under its final name (called under ``self._lock``). Created hidden and
+        renamed once locked; another process's sweep of stale hidden files may take it between the two
+        (it locks first): then a new one is created."""
+        while True:
+            name = f"{os.getpid()}-{uuid.uuid4().hex}{SUFFIX}"
+            hidden, path = self.folder / f".{name}", self.folder / name
+            fd = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                os.rename(hidden, path)
+            except FileNotFoundError:  # swept as stale before we locked it
+                os.close(fd)
+                continue
+            self._fds[path] = fd
+            return path
 
 
 def encode(columns: Mapping[str, Any]) -> bytes:
