@@ -54,6 +54,11 @@ class TrainingWindow:
         return cls(*(date.fromisoformat(d[k]) for k in ("train_start", "holdout_start", "holdout_end")))
 
 
+def _local_days(frame: pd.DataFrame, use_case: UseCase) -> pd.Series:
+    """The use case's local calendar day of each row's event time (a day is a data interval)."""
+    return pd.to_datetime(frame[TIME], utc=True).dt.tz_convert(use_case.timezone).dt.date
+
+
 def data_end(tags: dict[str, str]) -> date | None:
     """The first local day a registered version has NOT trained on: its ``airloop.data_end`` tag, else
     (versions registered before deploy-through-newest, trained without their holdout) its holdout start."""
@@ -114,7 +119,7 @@ def build_datasets(
         raise ValueError(f"use case {use_case.name} declares no model (UseCase.model)")
     carry = list(dict.fromkeys([*use_case.logged_columns(), *spec.invariant_inputs, *use_case.slice_columns]))
     frame = training_set(open_store(settings, use_case), use_case, events, carry=carry)
-    local = pd.to_datetime(frame[TIME]).dt.tz_convert(use_case.timezone).dt.date
+    local = _local_days(frame, use_case)
     train = frame[local < window.holdout_start].reset_index(drop=True)
     holdout = frame[local >= window.holdout_start].reset_index(drop=True)
     if len(train) == 0 or len(holdout) == 0:
@@ -208,8 +213,7 @@ def train_and_register(
     p = model.predict_proba(holdout)
     torch_metrics = scores(y, p)
     # what live monitoring compares with: the holdout's AUC day by day, as live_feedback measures it
-    holdout_days = pd.to_datetime(holdout[TIME], utc=True).dt.tz_convert(use_case.timezone).dt.date
-    daily_auc = daily_roc_auc(y, p, holdout_days.to_numpy())
+    daily_auc = daily_roc_auc(y, p, _local_days(holdout, use_case).to_numpy())
     if daily_auc is not None:
         torch_metrics["daily_roc_auc"] = daily_auc
     # The baseline on the rows the network's weights saw (all of them when refit), same preprocessing.
@@ -403,7 +407,7 @@ def evaluate_and_decide(
         overlap = max(0, (seen - window.holdout_start).days) if seen else 0
         champion_auc = scores(y, p_old)["roc_auc"]
         # resampling whole days of the holdout: a day's flights share its weather (not independent rows)
-        day_of_row = pd.to_datetime(holdout[TIME]).dt.tz_convert(use_case.timezone).dt.date.astype(str)
+        day_of_row = _local_days(holdout, use_case).astype(str)
         ci = bootstrap_auc_difference(y, p_new, p_old, spec.bootstrap_samples, groups=day_of_row.to_numpy())
     sample = holdout.sample(min(500, len(holdout)), random_state=0).reset_index(drop=True)
     behaviour = run_all(predict, sample, spec)

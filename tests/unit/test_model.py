@@ -169,6 +169,34 @@ def test_refit_trains_on_every_row_for_the_chosen_epochs():
     np.testing.assert_array_equal(kept.predict_proba(valid), early.predict_proba(valid))
 
 
+def test_early_stopping_watches_from_min_epochs():
+    """``min_epochs``: the state kept is the best of the epochs from the floor on (never an earlier one),
+    the refit trains at least that many epochs, and a floor above ``epochs`` means ``epochs``."""
+    frame = synthetic()
+    fit, valid = time_split(frame, "event_timestamp", 0.2)
+    hp = {"epochs": 6, "seed": 7, "batch_size": 256, "patience": 1}
+    free = train(fit, valid, "y", ["c"], ["x", "rain"], ["rain"], hp, device="cpu")
+    floor = min(free.best_epochs + 2, 6)  # above the epoch the unfloored run kept
+    held = train(fit, valid, "y", ["c"], ["x", "rain"], ["rain"], {**hp, "min_epochs": floor}, device="cpu")
+    assert held.best_epochs >= floor and len(held.history) >= floor
+    losses = [row["valid_log_loss"] for row in held.history]
+    assert losses[held.best_epochs - 1] == min(losses[floor - 1 :])
+    refit = fit_recipe(
+        frame,
+        "event_timestamp",
+        "y",
+        ["c"],
+        ["x", "rain"],
+        ["rain"],
+        {**hp, "min_epochs": floor},
+        0.2,
+        device="cpu",
+    )
+    assert refit.best_epochs == held.best_epochs
+    capped = train(fit, valid, "y", ["c"], ["x", "rain"], ["rain"], {**hp, "min_epochs": 99}, device="cpu")
+    assert capped.best_epochs == len(capped.history) == 6
+
+
 @pytest.mark.parametrize(
     ("flavor", "pickled"),
     [

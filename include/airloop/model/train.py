@@ -25,6 +25,7 @@ DEFAULTS = {
     "dropout": 0.1,
     "weight_decay": 1e-5,
     "patience": 3,
+    "min_epochs": 1,
     "seed": 13,
     "members": 1,
     "ple_bins": 0,
@@ -87,7 +88,13 @@ def train(
     device: str | None = None,
 ) -> TrainedModel:
     """Fit preprocessing on ``train_frame``, then the network with early stopping on validation log loss
-    (``valid_frame`` None: exactly ``epochs`` epochs, the last state kept, threshold 0.5)."""
+    (``valid_frame`` None: exactly ``epochs`` epochs, the last state kept, threshold 0.5).
+
+    Early stopping starts watching at epoch ``min_epochs`` (Keras' ``start_from_epoch``): the state kept is
+    the best of epochs ``min_epochs``..``epochs``, and ``patience`` epochs without improvement after it
+    stop training. A floor, because one epoch's validation loss is noisy and, when the validation weeks
+    have drifted from the rest (a retrain's newest weeks), can be lowest after the first epoch while a
+    network trained longer ranks the following weeks better (bench/bench_loop_replay.py)."""
     hp = {**DEFAULTS, **(hyperparameters or {})}
     seed_everything(int(hp["seed"]))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -112,6 +119,7 @@ def train(
     )
     loss_fn = torch.nn.BCEWithLogitsLoss()
     generator = torch.Generator(device="cpu").manual_seed(int(hp["seed"]))
+    watch_from = max(1, min(int(hp["min_epochs"]), int(hp["epochs"])))
     best, best_state, best_epochs, waited, history = float("inf"), None, 0, 0, []
     started = time.perf_counter()
     seen = 0
@@ -151,6 +159,8 @@ def train(
             valid["log_loss"],
             valid["roc_auc"],
         )
+        if epoch + 1 < watch_from:
+            continue
         if valid["log_loss"] < best - 1e-5:
             best, waited, best_epochs = valid["log_loss"], 0, epoch + 1
             best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
