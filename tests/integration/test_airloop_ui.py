@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -144,13 +143,15 @@ def console(console_home, airflow_db):
         mp.setenv("AIRLOOP_HOME", str(console_home))
         from airflow.api_fastapi.app import create_app, get_auth_manager
         from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+        from airflow.plugins_manager import get_fastapi_plugins
 
         app = create_app("core")
-        plugin = sys.modules["airloop_ui"]
         sent = Sent()
         from airloop_ui_app import create_app as create_console
 
-        lazy = plugin.AirloopUIPlugin.fastapi_apps[0]["app"]
+        # the app Airflow mounted: the plugins manager's (cached) list, not whatever module object holds
+        # the name airloop_ui now (a test before this one in the process may have loaded it again)
+        (lazy,) = [entry["app"] for entry in get_fastapi_plugins()[0] if entry["name"] == "Airloop console"]
         lazy._app = create_console(api_url="http://airflow.test", transport=httpx.MockTransport(sent))
         token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="ADMIN"))
         with TestClient(app, base_url="http://127.0.0.1:8080") as client:

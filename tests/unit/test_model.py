@@ -14,7 +14,7 @@ from airloop.model.metrics import bootstrap_auc_difference, daily_roc_auc, score
 from airloop.model.net import TabularNet
 from airloop.model.preprocess import Preprocessor
 from airloop.model.profile import numeric_profile
-from airloop.model.train import fit_recipe, time_split, train
+from airloop.model.train import TrainedModel, fit_recipe, time_split, train
 from airloop.usecase import ModelSpec
 from airloop.usecases import load_use_case
 
@@ -169,32 +169,33 @@ def test_refit_trains_on_every_row_for_the_chosen_epochs():
     np.testing.assert_array_equal(kept.predict_proba(valid), early.predict_proba(valid))
 
 
-def test_early_stopping_watches_from_min_epochs():
-    """``min_epochs``: the state kept is the best of the epochs from the floor on (never an earlier one),
-    the refit trains at least that many epochs, and a floor above ``epochs`` means ``epochs``."""
+def test_the_refit_trains_at_least_min_epochs():
+    """``min_epochs`` floors the epoch count early stopping hands to the refit (never above ``epochs``);
+    early stopping itself, its kept state and threshold, are unchanged."""
     frame = synthetic()
     fit, valid = time_split(frame, "event_timestamp", 0.2)
     hp = {"epochs": 6, "seed": 7, "batch_size": 256, "patience": 1}
-    free = train(fit, valid, "y", ["c"], ["x", "rain"], ["rain"], hp, device="cpu")
-    floor = min(free.best_epochs + 2, 6)  # above the epoch the unfloored run kept
-    held = train(fit, valid, "y", ["c"], ["x", "rain"], ["rain"], {**hp, "min_epochs": floor}, device="cpu")
-    assert held.best_epochs >= floor and len(held.history) >= floor
-    losses = [row["valid_log_loss"] for row in held.history]
-    assert losses[held.best_epochs - 1] == min(losses[floor - 1 :])
-    refit = fit_recipe(
-        frame,
-        "event_timestamp",
-        "y",
-        ["c"],
-        ["x", "rain"],
-        ["rain"],
-        {**hp, "min_epochs": floor},
-        0.2,
-        device="cpu",
-    )
-    assert refit.best_epochs == held.best_epochs
-    capped = train(fit, valid, "y", ["c"], ["x", "rain"], ["rain"], {**hp, "min_epochs": 99}, device="cpu")
-    assert capped.best_epochs == len(capped.history) == 6
+    early = train(fit, valid, "y", ["c"], ["x", "rain"], ["rain"], hp, device="cpu")
+    assert early.best_epochs < 5  # the floor below lies above what early stopping chose
+
+    def recipe(min_epochs: int) -> TrainedModel:
+        return fit_recipe(
+            frame,
+            "event_timestamp",
+            "y",
+            ["c"],
+            ["x", "rain"],
+            ["rain"],
+            {**hp, "min_epochs": min_epochs},
+            0.2,
+            device="cpu",
+        )
+
+    floored = recipe(5)
+    assert floored.best_epochs == 5 and len(floored.history) == len(early.history)
+    assert floored.threshold == early.threshold
+    assert recipe(1).best_epochs == early.best_epochs  # a floor below the choice changes nothing
+    assert recipe(99).best_epochs == 6  # capped at epochs
 
 
 @pytest.mark.parametrize(

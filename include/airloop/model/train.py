@@ -88,13 +88,7 @@ def train(
     device: str | None = None,
 ) -> TrainedModel:
     """Fit preprocessing on ``train_frame``, then the network with early stopping on validation log loss
-    (``valid_frame`` None: exactly ``epochs`` epochs, the last state kept, threshold 0.5).
-
-    Early stopping starts watching at epoch ``min_epochs`` (Keras' ``start_from_epoch``): the state kept is
-    the best of epochs ``min_epochs``..``epochs``, and ``patience`` epochs without improvement after it
-    stop training. A floor, because one epoch's validation loss is noisy and, when the validation weeks
-    have drifted from the rest (a retrain's newest weeks), can be lowest after the first epoch while a
-    network trained longer ranks the following weeks better (bench/bench_loop_replay.py)."""
+    (``valid_frame`` None: exactly ``epochs`` epochs, the last state kept, threshold 0.5)."""
     hp = {**DEFAULTS, **(hyperparameters or {})}
     seed_everything(int(hp["seed"]))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -119,7 +113,6 @@ def train(
     )
     loss_fn = torch.nn.BCEWithLogitsLoss()
     generator = torch.Generator(device="cpu").manual_seed(int(hp["seed"]))
-    watch_from = max(1, min(int(hp["min_epochs"]), int(hp["epochs"])))
     best, best_state, best_epochs, waited, history = float("inf"), None, 0, 0, []
     started = time.perf_counter()
     seen = 0
@@ -159,8 +152,6 @@ def train(
             valid["log_loss"],
             valid["roc_auc"],
         )
-        if epoch + 1 < watch_from:
-            continue
         if valid["log_loss"] < best - 1e-5:
             best, waited, best_epochs = valid["log_loss"], 0, epoch + 1
             best_state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
@@ -195,13 +186,17 @@ def fit_recipe(
     """The training recipe: early stopping on the time-ordered last ``validation_fraction`` of ``frame``
     chooses the epoch count and the decision threshold; with ``refit`` a network is then trained again from
     the same seed on ALL rows for that many epochs, so the model that ships has seen the newest rows (the
-    validation tail is the most recent data, the one a retrain exists for). History keeps the validation
-    curve of the first fit; seconds and samples/s cover both fits."""
+    validation tail is the most recent data, the one a retrain exists for). The refit trains at least
+    ``min_epochs`` epochs (at most ``epochs``): one epoch's validation loss is noisy and, when the validation
+    weeks have drifted from the rest (a retrain's newest weeks), can be lowest after the first epoch, while
+    the refit network ranks the following weeks better from the third epoch on (bench/bench_loop_replay.py).
+    History keeps the validation curve of the first fit; seconds and samples/s cover both fits."""
     fit, valid = time_split(frame, time_column, validation_fraction)
     chosen = train(fit, valid, label, categorical, numeric, monotone, hyperparameters, device)
     if not refit:
         return chosen
-    epochs = max(chosen.best_epochs, 1)
+    hp = chosen.hyperparameters
+    epochs = max(min(max(chosen.best_epochs, int(hp["min_epochs"])), int(hp["epochs"])), 1)
     final = train(
         frame,
         None,
