@@ -204,12 +204,12 @@ def fit_recipe(
         categorical,
         numeric,
         monotone,
-        {**chosen.hyperparameters, "epochs": epochs},
+        {**hp, "epochs": epochs},
         device,
     )
     seconds = chosen.seconds + final.seconds
     seen = chosen.samples_per_second * chosen.seconds + final.samples_per_second * final.seconds
     final.threshold, final.history = chosen.threshold, chosen.history
-    final.hyperparameters = chosen.hyperparameters
+    final.hyperparameters = hp
     final.seconds, final.samples_per_second = seconds, seen / seconds if seconds else 0.0
     return final
