@@ -347,7 +347,7 @@ class Replay:
     ) -> list[Fitted]:
         """``train_model`` at the start of ``day``: plan, judged + deployed fits, gate, promote (or, for the
         weekly policy, promote the deployed fit unconditionally). Returns the fits it used."""
-        from airloop.model.gate import decide
+        from airloop.model.gate import SHADOW_WHEN_KEPT, decide
         from airloop.model.metrics import bootstrap_auc_difference, scores
         from airloop.training import plan_window
 
@@ -381,7 +381,7 @@ class Replay:
                 if spec.shadow.enabled:
                     state.shadow, state.shadow_since, state.shadow_auc = old, day, state.champion_auc
                 state.champion, state.champion_auc = deployed, reference
-            elif spec.shadow.enabled and decision.verdict == "worse":
+            elif spec.shadow.enabled and decision.verdict in SHADOW_WHEN_KEPT:
                 state.shadow, state.shadow_since, state.shadow_auc = deployed, day, reference
         if day + timedelta(days=MIN_FOLLOWING_DAYS) <= self.days[-1] + timedelta(days=1):
             following = trainer.span(day, day + timedelta(days=FOLLOWING_DAYS))
@@ -669,6 +669,11 @@ def main() -> None:
         default="{}",
         help='JSON overrides of the declared drift policy, e.g. \'{"report_only": ["temp"]}\'',
     )
+    parser.add_argument(
+        "--model",
+        default="{}",
+        help="JSON overrides of the declared promotion policy, e.g. '{\"judged_new_share\": 0.5}'",
+    )
     parser.add_argument("--device", default=None)
     parser.add_argument("--out", default=str(HOME / "results.json"))
     parser.add_argument(
@@ -690,7 +695,9 @@ def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     use_case = load_use_case("flights")
     drift_overrides = json.loads(args.drift)
-    use_case = use_case.with_drift(drift_overrides)  # validated as the declaration would be
+    model_overrides = json.loads(args.model)
+    # validated as the declaration would be
+    use_case = use_case.with_drift(drift_overrides).with_section("model", model_overrides)
     rows = served_rows(use_case)
     trainer = Trainer(rows, use_case, json.loads(args.hp), args.device)
     replay = Replay(rows, use_case, trainer, date.fromisoformat(args.live_end), args.trailing_days)
@@ -708,6 +715,7 @@ def main() -> None:
         result = report(replay, outcomes, describe())
         result["hyperparameters"] = trainer.hp
         result["drift_overrides"] = drift_overrides
+        result["model_overrides"] = model_overrides
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=1, default=str))
         plot(result, Path(args.png))

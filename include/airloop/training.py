@@ -76,17 +76,21 @@ def plan_window(
     train_days: int | None = None,
     holdout_days: int | None = None,
 ) -> TrainingWindow:
-    """The window of a training ending ``end`` (exclusive): the holdout is the labelled days the champion
-    never trained on (from ``champion_end``), at most ``holdout_days`` and at least ``min_holdout_days``
-    (then the champion saw part of it: recorded, and the comparison favours the champion); training days
-    come before it. Without a champion: the last ``holdout_days``."""
+    """The window of a training ending ``end`` (exclusive): the holdout is the newest labelled days the
+    champion never trained on (from ``champion_end``) - all of them but the ``judged_new_share`` the judged
+    network trains on - at most ``holdout_days`` and at least ``min_holdout_days`` (then the champion saw
+    part of it: recorded, and the comparison favours the champion); training days come before it.
+    Without a champion: the last ``holdout_days``."""
     spec = use_case.model
     assert spec is not None
     train_days = train_days or spec.train_days
     holdout_days = holdout_days or spec.holdout_days
-    holdout_start = end - timedelta(days=holdout_days)
-    if champion_end is not None and champion_end > holdout_start:
-        holdout_start = min(champion_end, end - timedelta(days=min(spec.min_holdout_days, holdout_days)))
+    newest = holdout_days
+    if champion_end is not None:
+        unseen = (end - champion_end).days
+        judged_new = int(unseen * spec.judged_new_share)
+        newest = max(min(holdout_days, unseen - judged_new), min(spec.min_holdout_days, holdout_days))
+    holdout_start = end - timedelta(days=newest)
     return TrainingWindow(holdout_start - timedelta(days=train_days), holdout_start, end)
 
 
@@ -450,6 +454,7 @@ def promote(
     shadow evaluation (``ModelSpec.shadow``) the other candidate keeps being scored on live traffic: the
     replaced champion after a promotion, the challenger kept out only by its holdout score otherwise
     (never one that failed a behaviour test or the minimum)."""
+    from airloop.model.gate import SHADOW_WHEN_KEPT
     from airloop.registry import CHAMPION, SHADOW, open_registry
 
     spec = use_case.model
@@ -464,7 +469,7 @@ def promote(
             f"kept v{verdict['champion_version']}: {verdict['reason']}"[:5000],
         )
         shadow = None
-        if spec.shadow.enabled and verdict["verdict"] == "worse" and verdict["champion_version"]:
+        if spec.shadow.enabled and verdict["verdict"] in SHADOW_WHEN_KEPT and verdict["champion_version"]:
             shadow = registry.move_alias(
                 SHADOW,
                 version,

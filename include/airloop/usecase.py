@@ -322,6 +322,13 @@ class ModelSpec(BaseModel):
     min_holdout_days: int = Field(7, ge=1)
     """The holdout is the labelled days the champion never trained on (its ``data_end`` onwards), at most
     ``holdout_days``, at least this many."""
+    judged_new_share: float = Field(0.5, ge=0, lt=1)
+    """Of the labelled days the champion never trained on, the share (the oldest) the judged network
+    trains on; the rest, the newest, are the holdout. At 0 a retrain that comes within ``holdout_days`` of
+    the champion's data end judges a network trained on exactly the champion's days: the gate compares the
+    champion with a second draw of itself, blind to what the newer days bring (the year-long replay,
+    4-weekly: every verdict "+0.0000"). At 0.5 the judged network, like the deployed one, has days the
+    champion never saw, and the gate measures what newer days are worth on the days after them."""
     refit: bool = True
     """After early stopping chose the epoch count (and the decision threshold), train again on ALL
     training rows, validation tail included, for that many epochs; the baseline is fit on all rows too.
@@ -332,6 +339,11 @@ class ModelSpec(BaseModel):
     tolerance: float = 0.01
     """Promote only if the lower bound of the bootstrap CI of AUC(challenger) - AUC(champion) is at
     least ``-tolerance``: not worse than the champion beyond the tolerance, with confidence."""
+    promote_inconclusive: bool = False
+    """When the interval of AUC(challenger) - AUC(champion) reaches both below ``-tolerance`` and above 0
+    (neither non-inferior nor worse with confidence): True promotes the challenger - it has the newer days
+    - and, with shadow evaluation, the replaced champion is compared on live traffic; False keeps the
+    champion and the challenger goes to shadow."""
     bootstrap_samples: int = 200
     invariant_inputs: list[str] = []
     """Raw request columns that must not change a prediction (e.g. the flight number)."""
@@ -607,10 +619,15 @@ class UseCase(BaseModel):
     def with_drift(self, overrides: dict[str, Any]) -> UseCase:
         """This use case with some of its drift policy's fields replaced (``AIRLOOP_DRIFT_OVERRIDES``, the
         replay bench's ``--drift``), validated as the declaration is."""
+        return self.with_section("drift", overrides)
+
+    def with_section(self, section: str, overrides: dict[str, Any]) -> UseCase:
+        """This use case with some fields of one section (``drift``, ``model``) replaced, validated as the
+        declaration is."""
         if not overrides:
             return self
         changed = self.model_dump()
-        changed["drift"] = {**changed["drift"], **overrides}
+        changed[section] = {**changed[section], **overrides}
         return type(self).model_validate(changed)
 
     def logged_columns(self) -> list[str]:

@@ -15,6 +15,8 @@ import pandas as pd
 import pytest
 from conftest import QUICK_MODEL, dag_named, free_port, wait_for
 
+from airloop.model.gate import SHADOW_WHEN_KEPT
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -158,7 +160,7 @@ def test_3_the_retrain_is_judged_and_the_service_follows_the_champion(loop):
     champion, shadow = registry.version_of("champion"), registry.version_of("shadow")
     assert champion in ("1", "2")
     # the other candidate is scored in shadow: the replaced champion, or a challenger the holdout kept out
-    expected_shadow = {"1": "2" if v2.tags["gate.verdict"] == "worse" else None, "2": "1"}[champion]
+    expected_shadow = {"1": "2" if v2.tags["gate.verdict"] in SHADOW_WHEN_KEPT else None, "2": "1"}[champion]
     assert shadow == expected_shadow
     wait_for(
         lambda: (

@@ -235,6 +235,10 @@ PASS = [BehaviourResult("x", True, "")]
         (0.80, 0.75, (0.05, 0.03, 0.07), PASS, "better", True),
         (0.75, 0.75, (0.0, -0.008, 0.008), PASS, "within_tolerance", True),
         (0.70, 0.75, (-0.05, -0.07, -0.03), PASS, "worse", False),
+        # reaches below the tolerance and above 0: kept unless the spec promotes the newer days
+        (0.74, 0.75, (-0.01, -0.024, +0.007), PASS, "inconclusive", False),
+        # worse with confidence: the upper bound is below 0
+        (0.74, 0.75, (-0.012, -0.02, -0.001), PASS, "worse", False),
         (
             0.80,
             0.75,
@@ -249,6 +253,14 @@ def test_gate_decisions(challenger, champion, ci, behaviour, verdict, promote):
     decision = decide(challenger, champion, ci, behaviour, SPEC)
     assert (decision.verdict, decision.promote) == (verdict, promote)
     assert decision.reason
+
+
+def test_an_inconclusive_challenger_is_promoted_when_the_spec_says_so():
+    spec = SPEC.model_copy(update={"promote_inconclusive": True})
+    decision = decide(0.74, 0.75, (-0.01, -0.024, +0.007), PASS, spec)
+    assert (decision.verdict, decision.promote) == ("inconclusive", True)
+    assert "promoted: it has the newer days" in decision.reason
+    assert decide(0.70, 0.75, (-0.05, -0.07, -0.03), PASS, spec).promote is False  # worse stays worse
 
 
 def test_bootstrap_difference_brackets_the_estimate():

@@ -34,6 +34,22 @@ def test_a_champion_with_the_newest_data_still_leaves_the_minimum_holdout():
     assert plan_window(UC, END, date(2013, 7, 6), holdout_days=3).holdout_start == date(2013, 7, 5)
 
 
+def test_the_judged_network_trains_on_the_older_share_of_the_days_the_champion_never_saw():
+    def share(value: float) -> object:
+        assert UC.model is not None
+        return UC.model_copy(update={"model": UC.model.model_copy(update={"judged_new_share": value})})
+
+    # 28 unseen days (06-10 .. 07-07): the judged network gets the older 14, the holdout the newer 14
+    window = plan_window(share(0.5), END, date(2013, 6, 10))
+    assert window == TrainingWindow(date(2013, 1, 25), date(2013, 6, 24), END)
+    # at 0 the holdout is every unseen day: the judged network trains on exactly the champion's days
+    assert plan_window(share(0), END, date(2013, 6, 10)).holdout_start == date(2013, 6, 10)
+    # 70 unseen days: the holdout stays at most holdout_days (30), the judged network has the other 40
+    assert plan_window(share(0.5), END, date(2013, 4, 29)).holdout_start == date(2013, 6, 8)
+    # 10 unseen days: the holdout stays at least min_holdout_days (7)
+    assert plan_window(share(0.5), END, date(2013, 6, 28)).holdout_start == date(2013, 7, 1)
+
+
 def test_data_end_of_versions_before_and_after_deploy_through_newest():
     window = {"train_start": "2013-01-01", "holdout_start": "2013-06-01", "holdout_end": "2013-07-01"}
     assert data_end({"airloop.window": json.dumps(window)}) == date(2013, 6, 1)  # trained without holdout

@@ -28,7 +28,7 @@ table{border-collapse:collapse;margin:8px 0 16px} th,td{border:1px solid #ddd;pa
 vertical-align:top;font-size:13px} th{background:#f4f6f8} .num{text-align:right;font-variant-numeric:tabular-nums}
 .tag{display:inline-block;padding:1px 7px;border-radius:9px;font-size:12px;color:#fff;margin-right:4px}
 .champion{background:#1e8449}.challenger{background:#2471a3}.shadow{background:#7f8c8d}
-.retrain,.alert,.quarantined,.failed,.worse{background:#c0392b}.cooldown,.too_little_new_data,.warn{background:#d68910}
+.retrain,.alert,.quarantined,.failed,.worse{background:#c0392b}.cooldown,.too_little_new_data,.warn,.inconclusive{background:#d68910}
 .quiet,.ok,.validated,.promote,.first_champion,.within_tolerance,.better{background:#1e8449}
 .missing,.too_few_rows{background:#95a5a6} .muted{color:#667} .box{border:1px solid #ddd;border-radius:6px;
 padding:10px 14px;margin:10px 0} .cal{display:inline-block;margin:0 16px 16px 0;vertical-align:top}

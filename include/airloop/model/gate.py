@@ -7,11 +7,16 @@ from dataclasses import dataclass
 from airloop.model.behaviour import BehaviourResult
 from airloop.usecase import ModelSpec
 
+# verdicts whose challenger, when kept out, is still compared with the champion on live traffic (shadow):
+# kept out by its holdout score only, not by a behaviour test or the minimum
+SHADOW_WHEN_KEPT = ("worse", "inconclusive")
+
 
 @dataclass(frozen=True)
 class Decision:
     promote: bool
-    verdict: str  # first_champion | better | within_tolerance | worse | below_minimum | failed_behaviour
+    # first_champion | better | within_tolerance | inconclusive | worse | below_minimum | failed_behaviour
+    verdict: str
     reason: str
 
 
@@ -22,8 +27,11 @@ def decide(
     behaviour: list[BehaviourResult],
     spec: ModelSpec,
 ) -> Decision:
-    """Promote only a challenger that passes every behaviour test, reaches ``min_auc``, and - when a
-    champion exists - whose AUC difference to it has a bootstrap lower bound >= ``-tolerance``."""
+    """Promote only a challenger that passes every behaviour test and reaches ``min_auc``; when a champion
+    exists, by the bootstrap interval of their AUC difference: ``better`` (lower bound > 0) and
+    ``within_tolerance`` (lower bound >= ``-tolerance``) promote, ``worse`` (upper bound < 0: worse with
+    confidence) keeps the champion, and ``inconclusive`` (neither: the interval reaches below the tolerance
+    and above 0) promotes only with ``spec.promote_inconclusive`` - the challenger carries the newer days."""
     failed = [b for b in behaviour if not b.passed]
     if failed:
         return Decision(False, "failed_behaviour", "; ".join(f"{b.name} failed ({b.detail})" for b in failed))
@@ -43,4 +51,11 @@ def decide(
         return Decision(
             True, "within_tolerance", f"not worse than the champion beyond {spec.tolerance}: {ci}"
         )
-    return Decision(False, "worse", f"may be worse than the champion by more than {spec.tolerance}: {ci}")
+    if high < 0:
+        return Decision(False, "worse", f"worse than the champion: {ci}")
+    return Decision(
+        spec.promote_inconclusive,
+        "inconclusive",
+        f"inconclusive: may be worse than the champion by more than {spec.tolerance}, may be better: {ci}"
+        + ("; promoted: it has the newer days" if spec.promote_inconclusive else ""),
+    )
