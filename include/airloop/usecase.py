@@ -337,8 +337,8 @@ class ModelSpec(BaseModel):
     min_auc: float = 0.6
     """A challenger below this holdout ROC AUC is never promoted."""
     tolerance: float = 0.01
-    """Promote only if the lower bound of the bootstrap CI of AUC(challenger) - AUC(champion) is at
-    least ``-tolerance``: not worse than the champion beyond the tolerance, with confidence."""
+    """Promote when the lower bound of the bootstrap CI of AUC(challenger) - AUC(champion) is at least
+    ``-tolerance``: not worse than the champion beyond the tolerance, with confidence (``model.gate``)."""
     promote_inconclusive: bool = False
     """When the interval of AUC(challenger) - AUC(champion) reaches both below ``-tolerance`` and above 0
     (neither non-inferior nor worse with confidence): True promotes the challenger - it has the newer days
