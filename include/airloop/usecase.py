@@ -320,15 +320,17 @@ class ModelSpec(BaseModel):
     holdout); the version registered and served is the same recipe trained again on training + holdout
     rows, so a retrain ships with every labelled day. False registers the judged network."""
     min_holdout_days: int = Field(7, ge=1)
-    """The holdout is the labelled days the champion never trained on (its ``data_end`` onwards), at most
-    ``holdout_days``, at least this many."""
+    """The holdout is the newest labelled days the champion never trained on (its ``data_end`` onwards;
+    see ``judged_new_share``), at most ``holdout_days``, at least this many."""
     judged_new_share: float = Field(0.5, ge=0, lt=1)
     """Of the labelled days the champion never trained on, the share (the oldest) the judged network
     trains on; the rest, the newest, are the holdout. At 0 a retrain that comes within ``holdout_days`` of
     the champion's data end judges a network trained on exactly the champion's days: the gate compares the
     champion with a second draw of itself, blind to what the newer days bring (the year-long replay,
     4-weekly: every verdict "+0.0000"). At 0.5 the judged network, like the deployed one, has days the
-    champion never saw, and the gate measures what newer days are worth on the days after them."""
+    champion never saw, and the gate measures what newer days are worth on the days after them - once
+    the gap exceeds ``min_holdout_days``: within it the holdout is every unseen day (and more), and the
+    judged network has none (rounded down: the judged network's share of a gap never exceeds it)."""
     refit: bool = True
     """After early stopping chose the epoch count (and the decision threshold), train again on ALL
     training rows, validation tail included, for that many epochs; the baseline is fit on all rows too.
@@ -623,9 +625,15 @@ class UseCase(BaseModel):
 
     def with_section(self, section: str, overrides: dict[str, Any]) -> UseCase:
         """This use case with some fields of one section (``drift``, ``model``) replaced, validated as the
-        declaration is."""
+        declaration is; a field the section does not have is an error (a typo must not pass silently)."""
         if not overrides:
             return self
+        current = getattr(self, section)
+        if current is None:
+            raise ValueError(f"use case {self.name!r} declares no {section} to override")
+        unknown = sorted(set(overrides) - set(type(current).model_fields))
+        if unknown:
+            raise ValueError(f"{section} has no field(s) {', '.join(unknown)}")
         changed = self.model_dump()
         changed[section] = {**changed[section], **overrides}
         return type(self).model_validate(changed)

@@ -38,7 +38,14 @@ def shadowed(champion_home, tmp_path, monkeypatch):
     tags = registry.version("1").tags
     judged = tags["airloop.judged_model_uri"]
     v2 = registry.register(judged, tags["airloop.judged_run_id"], {"test": "shadow"}, judged.split("/")[-1])
-    verdict = {"promote": False, "verdict": "worse", "version": v2, "champion_version": "1", "reason": "test"}
+    # kept out as inconclusive (the platform default: promote_inconclusive off), as a worse one would be
+    verdict = {
+        "promote": False,
+        "verdict": "inconclusive",
+        "version": v2,
+        "champion_version": "1",
+        "reason": "t",
+    }
     kept = promote(settings, use_case, verdict, "test", AT)
     assert (
         kept["shadow"] == v2

@@ -1,4 +1,4 @@
-"""Where a training's holdout lies: the labelled days the champion never trained on (issue 15)."""
+"""Where a training's holdout lies: the newest labelled days the champion never trained on (issue 15)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def test_without_a_champion_the_holdout_is_the_last_holdout_days():
     assert plan_window(UC, END, None) == TrainingWindow(date(2013, 1, 9), date(2013, 6, 8), END)
 
 
-def test_the_holdout_starts_where_the_champion_data_ends():
+def test_a_gap_of_min_holdout_days_is_all_holdout():
     window = plan_window(UC, END, date(2013, 7, 1))
     assert window == TrainingWindow(date(2013, 2, 1), date(2013, 7, 1), END)
 

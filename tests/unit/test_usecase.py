@@ -110,3 +110,15 @@ def test_shared_drift_inputs_must_be_model_inputs_with_logged_observation_keys(c
     flights["drift"]["shared"].append(change)
     with pytest.raises(ValidationError, match=message):
         type(load_use_case("flights")).model_validate(flights)
+
+
+def test_section_overrides_are_validated_and_unknown_fields_refused():
+    changed = FLIGHTS.with_section("model", {"judged_new_share": 0.25, "promote_inconclusive": False})
+    assert changed.model.judged_new_share == 0.25 and not changed.model.promote_inconclusive
+    assert FLIGHTS.model.promote_inconclusive  # the declaration itself is untouched
+    with pytest.raises(ValueError, match="model has no field"):
+        FLIGHTS.with_section("model", {"judged_new_shares": 0.25})
+    with pytest.raises(ValidationError):
+        FLIGHTS.with_section("model", {"judged_new_share": 1.0})
+    with pytest.raises(ValueError, match="drift has no field"):
+        FLIGHTS.with_drift({"min_new_shares": 0.1})

@@ -455,9 +455,9 @@ USE_CASE = UseCase(
     # a whole week, departure hour over a whole day.
     drift=DriftPolicy(
         cycles={"weekday": 7 * 24, "dep_hour": 24},
-        # A week between drift-triggered retrains: the gate's holdout is the labelled days the champion
-        # never saw, at least min_holdout_days (7); a retrain sooner would be judged on days the champion
-        # trained on.
+        # A week between drift-triggered retrains: the gate's holdout is (the newer half of) the labelled
+        # days the champion never saw, at least min_holdout_days (7); a retrain sooner would be judged on
+        # days the champion trained on.
         cooldown_hours=7 * 24,
         # In the year-long replay (bench/bench_loop_replay.py) every 2-3 day window alerts (weather,
         # carrier history: a few days of one season against months of others), so what paces the loop is
