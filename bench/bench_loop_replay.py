@@ -18,7 +18,8 @@ outcomes, judged daily as ``live_feedback`` does). Each of (b)-(d) runs with a t
 ``declared``: the use case's ``train_days``). A retrain at day D is
 ``training.plan_window`` (the holdout: the newer half of the labelled days the champion never saw) +
 ``fit_recipe`` (the declared network) for the judged model on the training days and the deployed one
-through D-1, the gate ``model.gate.decide`` on the paired bootstrap + the behaviour tests - what ``train_model`` does.
+through D-1, the gate ``model.gate.decide`` on the paired bootstrap + the behaviour tests - what
+``train_model`` does.
 
 Printed: live ROC AUC per month on the same served flights as ``live_feedback`` measures it (each
 day's AUC - a day is served by one version - averaged over the month, weighted by flights; the month's
