@@ -90,9 +90,10 @@ class ModelRegistry:
 
     def move_alias(self, alias: str, version: str, who: str, why: str, at: str) -> AliasMove:
         previous = self.version_of(alias)
-        self.client.set_registered_model_alias(self.name, alias, version)
+        # who, why and when first: a reader that sees the alias on this version sees its reason too
         for key, value in (("set_by", who), ("reason", why), ("at", at)):
             self.client.set_model_version_tag(self.name, version, f"{alias}.{key}", value[:5000])
+        self.client.set_registered_model_alias(self.name, alias, version)
         move = AliasMove(alias, version, previous, who, why, at)
         seq = len(self.audit_trail()) + 1
         self.client.set_registered_model_tag(self.name, f"audit.{seq:06d}", json.dumps(move.__dict__))

@@ -106,7 +106,16 @@ def test_the_loop_in_the_airflow_ui(console_home, airflow_db, monkeypatch):  # n
             b.wait("the rollback run", lambda: in_frame("rollback_model run"))
             b.frame(None)
             b.screenshot(SHOTS / "actions.png")
-            api.wait_until("champion back on v1", lambda: registry.version_of("champion") == "1", 300, 2.0)
+            # the whole move: the alias and the audit entry (written after it) with the reason typed
+            api.wait_until(
+                "champion back on v1, audited",
+                lambda: (
+                    registry.version_of("champion") == "1"
+                    and any("browser test: back to v1" in m.why for m in registry.audit_trail())
+                ),
+                300,
+                2.0,
+            )
             tab("Models", "Serving: v1")
             assert "rollback: browser test: back to v1" in b.text()
             b.frame(None)
