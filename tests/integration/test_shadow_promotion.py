@@ -44,7 +44,7 @@ def shadowed(champion_home, tmp_path, monkeypatch):
         "verdict": "inconclusive",
         "version": v2,
         "champion_version": "1",
-        "reason": "t",
+        "reason": "test",
     }
     kept = promote(settings, use_case, verdict, "test", AT)
     assert (

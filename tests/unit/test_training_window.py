@@ -36,8 +36,7 @@ def test_a_champion_with_the_newest_data_still_leaves_the_minimum_holdout():
 
 def test_the_judged_network_trains_on_the_older_share_of_the_days_the_champion_never_saw():
     def share(value: float) -> object:
-        assert UC.model is not None
-        return UC.model_copy(update={"model": UC.model.model_copy(update={"judged_new_share": value})})
+        return UC.with_section("model", {"judged_new_share": value})
 
     # 28 unseen days (06-10 .. 07-07): the judged network gets the older 14, the holdout the newer 14
     window = plan_window(share(0.5), END, date(2013, 6, 10))
