@@ -232,6 +232,10 @@ PASS = [BehaviourResult("x", True, "")]
     [
         (0.75, None, None, PASS, "first_champion", True),
         (0.55, None, None, PASS, "below_minimum", False),
+        (0.58, 0.65, (-0.07, -0.09, -0.05), PASS, "below_minimum", False),
+        # hard days: the champion is below the floor on the same holdout too, so the comparison decides
+        (0.59, 0.585, (0.005, -0.004, 0.014), PASS, "within_tolerance", True),
+        (0.55, 0.59, (-0.04, -0.06, -0.02), PASS, "worse", False),
         (0.80, 0.75, (0.05, 0.03, 0.07), PASS, "better", True),
         (0.75, 0.75, (0.0, -0.008, 0.008), PASS, "within_tolerance", True),
         (0.70, 0.75, (-0.05, -0.07, -0.03), PASS, "worse", False),

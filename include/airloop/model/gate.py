@@ -27,7 +27,8 @@ def decide(
     behaviour: list[BehaviourResult],
     spec: ModelSpec,
 ) -> Decision:
-    """Promote only a challenger that passes every behaviour test and reaches ``min_auc``; when a champion
+    """Promote only a challenger that passes every behaviour test and reaches ``min_auc`` (unless the
+    champion, on the same holdout, does not reach it either: hard days, not a bad model); when a champion
     exists, by the bootstrap interval of their AUC difference: ``better`` (lower bound > 0) and
     ``within_tolerance`` (lower bound >= ``-tolerance``) promote, ``worse`` (upper bound < 0: worse with
     confidence) keeps the champion, and ``inconclusive`` (neither: the interval reaches below the tolerance
@@ -35,7 +36,10 @@ def decide(
     failed = [b for b in behaviour if not b.passed]
     if failed:
         return Decision(False, "failed_behaviour", "; ".join(f"{b.name} failed ({b.detail})" for b in failed))
-    if challenger_auc < spec.min_auc:
+    # the floor stops a model that cannot rank, not hard days: where the champion, on the same holdout,
+    # is below it too, the comparison with the champion decides
+    hard_days = champion_auc is not None and auc_diff_ci is not None and champion_auc < spec.min_auc
+    if challenger_auc < spec.min_auc and not hard_days:
         return Decision(
             False, "below_minimum", f"holdout ROC AUC {challenger_auc:.4f} < minimum {spec.min_auc}"
         )
@@ -45,6 +49,8 @@ def decide(
         )
     estimate, low, high = auc_diff_ci
     ci = f"AUC difference {estimate:+.4f} (95% CI {low:+.4f} .. {high:+.4f}) vs champion {champion_auc:.4f}"
+    if hard_days:
+        ci += f" (both below the minimum {spec.min_auc} on these days: judged against the champion)"
     if low > 0:
         return Decision(True, "better", f"better than the champion: {ci}")
     if low >= -spec.tolerance:
