@@ -31,7 +31,12 @@ flight; each training is cached by its days under ``.airloop/bench/replay`` (pol
 re-run only trains what is missing). Simplifications, said: a retrain takes no served time (the day after
 the decision is served by its result); the drift check runs at the start of a day on whole served days.
 
+Another use case (``--use-case grid_peak``): its year (``start_date``..``end_date``), the static champion
+on its demo history but the last month, live from the day after the demo's history (``Calendar``); its
+state under ``.airloop/bench/<use case>``, its plot ``bench/loop_replay_<use case>.png``.
+
     python bench/bench_loop_replay.py                    # the full grid (hours on 2 cores: see --runs)
+    python bench/bench_loop_replay.py --use-case grid_peak   # the full grid, ~30 min on 2 cores
     # what session 20 ran: single networks of the declared recipe (~1 min a fit on 2 cores)
     python bench/bench_loop_replay.py --hp '{"members": 1}' \
         --runs closed-loop:all,4-weekly:all,4-weekly:trailing
@@ -54,28 +59,63 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_training import BENCH_HOME, build_lake
+from bench_training import bench_home, build_lake
 
 logger = logging.getLogger("bench.replay")
-HOME = BENCH_HOME / "replay"
 TIME = "event_timestamp"
-YEAR_START, YEAR_END = date(2013, 1, 1), date(2014, 1, 1)
-STATIC_END = date(2013, 6, 1)  # the static champion trains on January-May
-LIVE_START = date(2013, 7, 1)
-PREDICT_FROM = date(2013, 5, 1)  # models are scored on every row from here (holdouts start >= June 1)
 FOLLOWING_DAYS = 28  # a retrain is judged afterwards on this many days of outcomes
 MIN_FOLLOWING_DAYS = 7  # ... and not at all with fewer left in the replay (a retrain on December 31)
 POLICIES = ("static", "4-weekly", "closed-loop", "weekly")
 
 
+@dataclass(frozen=True)
+class Calendar:
+    """The replayed year of a use case, from its declaration: the history its demo trains on is followed
+    by live days to the end of the data (flights: 2013, the static champion trains on January-May - the
+    demo's v1 - and July-December is replayed)."""
+
+    name: str
+    year_start: date
+    year_end: date
+    """First day not in the data."""
+    static_end: date
+    """The static champion trains on ``[year_start, static_end)``: the demo's history but its last month."""
+    live_start: date
+    predict_from: date
+    """Models are scored on every row from here (every holdout starts on or after ``static_end``)."""
+
+    @classmethod
+    def of(cls, use_case: Any) -> Calendar:
+        demo = use_case.demo
+        if demo is None or use_case.end_date is None:
+            raise ValueError(f"{use_case.name} declares no demo span or end date: nothing to replay")
+        live_start = demo.last_day + timedelta(days=1)
+        static_end = date(demo.last_day.year, demo.last_day.month, 1)
+        return cls(
+            use_case.name,
+            use_case.start_date,
+            use_case.end_date + timedelta(days=1),
+            static_end,
+            live_start,
+            max(use_case.start_date, static_end - timedelta(days=31)),
+        )
+
+    @property
+    def home(self) -> Path:
+        return bench_home(self.name) / "replay"
+
+
 def served_rows(use_case: Any) -> pd.DataFrame:
-    """Every 2013 flight with its point-in-time features (Feast historical retrieval, as ``build_datasets``
-    builds a training set: what the service computes at request time), the label and the logged columns;
-    sorted by event time, with the local ``day``. Cached."""
-    path = HOME / "rows.parquet"
+    """Every event of the replayed year (flights: 2013) with its point-in-time features (Feast historical
+    retrieval, as ``build_datasets`` builds a training set: what the service computes at request time),
+    the label and the logged columns; sorted by event time, with the local ``day``. Cached."""
+    calendar = Calendar.of(use_case)
+    path = calendar.home / "rows.parquet"
     if path.exists():
         return pd.read_parquet(path)
-    build_lake(YEAR_START.isoformat(), (YEAR_END - timedelta(days=1)).isoformat())
+    build_lake(
+        calendar.year_start.isoformat(), (calendar.year_end - timedelta(days=1)).isoformat(), use_case.name
+    )
     from airloop.featurestore import open_store, training_set
     from airloop.lake import Lake
     from airloop.settings import load_settings
@@ -84,26 +124,27 @@ def served_rows(use_case: Any) -> pd.DataFrame:
     lake, store, spec = Lake(settings.lake), open_store(settings, use_case), use_case.model
     carry = list(dict.fromkeys([*use_case.logged_columns(), *spec.invariant_inputs, *use_case.slice_columns]))
     frames, started = [], time.perf_counter()
-    for month in range(1, 13):
-        first = date(2013, month, 1)
-        last = date(2013 + month // 12, month % 12 + 1, 1)
+    first = calendar.year_start
+    while first < calendar.year_end:
+        last = min(calendar.year_end, date(first.year + first.month // 12, first.month % 12 + 1, 1))
         days = [(first + timedelta(days=i)).isoformat() for i in range((last - first).days)]
         events = lake.read_validated(use_case.primary_source, days)
         frames.append(training_set(store, use_case, events, carry=carry))
         logger.info("features of %s: %d rows", first.strftime("%Y-%m"), len(frames[-1]))
+        first = last
     rows = pd.concat(frames, ignore_index=True)
     rows = rows[rows[use_case.label.name].notna()].sort_values(TIME, kind="stable").reset_index(drop=True)
     rows["day"] = pd.to_datetime(rows[TIME]).dt.tz_convert(use_case.timezone).dt.date
-    HOME.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     rows.to_parquet(path, index=False)
-    logger.info("%d flights, one retrieval: %.0f s", len(rows), time.perf_counter() - started)
+    logger.info("%d events, one retrieval: %.0f s", len(rows), time.perf_counter() - started)
     return rows
 
 
 @dataclass
 class Fitted:
     """A ``fit_recipe`` network trained on the local days ``[start, end)``, scored on every row from
-    ``PREDICT_FROM``; ``profile``: its drift reference profile (deployed models)."""
+    the calendar's ``predict_from``; ``profile``: its drift reference profile (deployed models)."""
 
     start: date
     end: date
@@ -127,17 +168,18 @@ class Trainer:
         self.spec = use_case.model
         self.hp = {**self.spec.hyperparameters, **hyperparameters}
         self.days = rows["day"].to_numpy()
-        self.scored_from = int(np.searchsorted(self.days, PREDICT_FROM))
+        self.calendar = Calendar.of(use_case)
+        self.scored_from = int(np.searchsorted(self.days, self.calendar.predict_from))
         self.cache: dict[tuple[date, date], Fitted] = {}
         tag = "-".join(f"{k}{v}" for k, v in sorted(hyperparameters.items())) or "declared"
-        self.folder = HOME / "models" / tag
+        self.folder = self.calendar.home / "models" / tag
         self.trained_seconds = 0.0
 
     def span(self, start: date, end: date) -> slice:
         return slice(int(np.searchsorted(self.days, start)), int(np.searchsorted(self.days, end)))
 
     def fit(self, start: date, end: date, profile: bool = False) -> Fitted:
-        start = max(start, YEAR_START)
+        start = max(start, self.calendar.year_start)
         key = (start, end)
         found = self.cache.get(key)
         if found is not None and (found.profile is not None or not profile):
@@ -181,7 +223,8 @@ class Trainer:
         scored = self.rows.iloc[self.scored_from :]
         p = model.predict_proba(scored).astype(np.float32)
         after = self.rows.iloc[self.span(end, end + timedelta(days=30))]
-        sample = (after if len(after) else frame).sample(min(500, len(frame)), random_state=0)
+        pool = after if len(after) else frame
+        sample = pool.sample(min(500, len(pool)), random_state=0)
         behaviour = [b.__dict__ for b in run_all(model.predict_proba, sample.reset_index(drop=True), spec)]
         ref = None
         if profile:
@@ -259,8 +302,11 @@ class Replay:
         self.trailing_days = trailing_days
         self.spec = use_case.model
         self.y = rows[use_case.label.name].to_numpy(dtype=np.int64)
-        self.live = trainer.span(LIVE_START, live_end)
-        self.days = [LIVE_START + timedelta(days=i) for i in range((live_end - LIVE_START).days)]
+        self.calendar = calendar = trainer.calendar
+        self.live = trainer.span(calendar.live_start, live_end)
+        self.days = [
+            calendar.live_start + timedelta(days=i) for i in range((live_end - calendar.live_start).days)
+        ]
 
     def auc(self, model: Fitted, where: slice) -> float | None:
         from sklearn.metrics import roc_auc_score
@@ -280,9 +326,11 @@ class Replay:
         )
 
     def static(self) -> tuple[Fitted, float | None]:
-        """The January-May champion and its reference AUC (June, day by day: the month after its data)."""
-        model = self.trainer.fit(YEAR_START, STATIC_END, profile=True)
-        return model, self.daily_auc(model, self.trainer.span(STATIC_END, STATIC_END + timedelta(days=30)))
+        """The static champion (flights: January-May) and its reference AUC (day by day, the 30 days after
+        its data)."""
+        start, end = self.calendar.year_start, self.calendar.static_end
+        model = self.trainer.fit(start, end, profile=True)
+        return model, self.daily_auc(model, self.trainer.span(end, end + timedelta(days=30)))
 
     def run(self, policy: str, window: str) -> Outcome:
         closed = policy == "closed-loop"
@@ -295,9 +343,9 @@ class Replay:
             # the start of ``day``: yesterday's outcomes have landed (live_feedback, judge_shadow)
             self.judge_shadow(state, day, outcome)
             trigger = None
-            if policy == "4-weekly" and (day - LIVE_START).days % 28 == 0:
+            if policy == "4-weekly" and (day - self.calendar.live_start).days % 28 == 0:
                 trigger = "every 28 days"
-            elif policy == "weekly" and (day - LIVE_START).days % 7 == 0:
+            elif policy == "weekly" and (day - self.calendar.live_start).days % 7 == 0:
                 trigger = "every 7 days"
             elif drift is not None:
                 trigger = drift.check(day, state)
@@ -356,7 +404,7 @@ class Replay:
         train_days = {
             "trailing": self.trailing_days,
             "declared": spec.train_days,
-            "all": (day - YEAR_START).days,
+            "all": (day - self.calendar.year_start).days,
         }[window]
         plan = plan_window(self.use_case, day, state.champion.end, train_days)
         deployed = trainer.fit(plan.train_start, day, profile=True)  # (every policy's: fits are shared)
@@ -408,7 +456,7 @@ class DriftLoop:
     def __init__(self, replay: Replay) -> None:
         self.replay = replay
         self.policy = replay.use_case.drift
-        self.after = LIVE_START
+        self.after = replay.calendar.live_start
         self.last_trigger: datetime | None = None
         self.last_trigger_day: date | None = None
         self.checks = 0
@@ -637,9 +685,9 @@ def plot(result: dict[str, Any], path: Path) -> None:
             label=f"{row['policy']} ({row['mean_monthly_auc']:.4f})",
             ms=3,
         )
-    ax.set_xlabel("2013 month")
-    ax.set_ylabel("live ROC AUC (same served flights)")
-    ax.set_title("Year-long replay: monthly live ROC AUC per retraining policy")
+    ax.set_xlabel(f"{result['months'][0][:4]} month" if result["months"] else "month")
+    ax.set_ylabel("live ROC AUC (same served events)")
+    ax.set_title(f"Year-long replay ({result.get('use_case', 'flights')}): monthly live ROC AUC per policy")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -657,7 +705,8 @@ def main() -> None:
     parser.add_argument(
         "--runs", default="", help="policy:window pairs in the order to run them (instead of the grid)"
     )
-    parser.add_argument("--live-end", default="2014-01-01", help="first day not replayed")
+    parser.add_argument("--use-case", default="flights", help="a declared use case with a demo span")
+    parser.add_argument("--live-end", default=None, help="first day not replayed (default: the data's end)")
     parser.add_argument(
         "--trailing-days",
         type=int,
@@ -676,15 +725,13 @@ def main() -> None:
         help="JSON overrides of the declared promotion policy, e.g. '{\"judged_new_share\": 0.5}'",
     )
     parser.add_argument("--device", default=None)
-    parser.add_argument("--out", default=str(HOME / "results.json"))
-    parser.add_argument(
-        "--png", default=str(Path(__file__).resolve().parents[1] / "bench" / "loop_replay.png")
-    )
+    parser.add_argument("--out", default=None, help="results JSON (default: under the bench state)")
+    parser.add_argument("--png", default=None, help="the plot (default: bench/loop_replay[_<use case>].png)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     for noisy in ("airloop.model.train", "feast", "great_expectations", "mlflow", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    os.environ["AIRLOOP_HOME"] = str(BENCH_HOME)
+    os.environ["AIRLOOP_HOME"] = str(bench_home(args.use_case))
     import warnings
 
     warnings.filterwarnings("ignore")
@@ -694,14 +741,19 @@ def main() -> None:
     from airloop.usecases import load_use_case
 
     torch.set_num_threads(os.cpu_count() or 1)
-    use_case = load_use_case("flights")
+    use_case = load_use_case(args.use_case)
+    calendar = Calendar.of(use_case)
+    out = Path(args.out) if args.out else calendar.home / "results.json"
+    suffix = "" if use_case.name == "flights" else f"_{use_case.name}"
+    png = Path(args.png) if args.png else Path(__file__).resolve().parent / f"loop_replay{suffix}.png"
     drift_overrides = json.loads(args.drift)
     model_overrides = json.loads(args.model)
     # validated as the declaration would be
     use_case = use_case.with_drift(drift_overrides).with_section("model", model_overrides)
     rows = served_rows(use_case)
     trainer = Trainer(rows, use_case, json.loads(args.hp), args.device)
-    replay = Replay(rows, use_case, trainer, date.fromisoformat(args.live_end), args.trailing_days)
+    live_end = date.fromisoformat(args.live_end) if args.live_end else calendar.year_end
+    replay = Replay(rows, use_case, trainer, live_end, args.trailing_days)
     windows = args.windows.split(",")
     outcomes = []
     runs = [(p, w) for p in args.policies.split(",") for w in (["declared"] if p == "static" else windows)]
@@ -714,13 +766,14 @@ def main() -> None:
         logger.info("%s done in %.0f s", outcomes[-1].name, time.perf_counter() - started)
         # the table so far after every policy (a long run can be stopped and still report)
         result = report(replay, outcomes, describe())
+        result["use_case"] = use_case.name
         result["hyperparameters"] = trainer.hp
         result["drift_overrides"] = drift_overrides
         result["model_overrides"] = model_overrides
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=1, default=str))
-        plot(result, Path(args.png))
-    print(f"\nresults: {args.out}\nplot: {args.png}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1, default=str))
+        plot(result, png)
+    print(f"\nresults: {out}\nplot: {png}")
 
 
 if __name__ == "__main__":

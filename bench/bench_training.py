@@ -27,9 +27,15 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH_HOME = ROOT / ".airloop" / "bench"
 
 
-def build_lake(first: str, last: str) -> None:
-    """Ingest + features of ``first``..``last`` (inclusive) into the bench lake; days there are kept."""
-    os.environ["AIRLOOP_HOME"] = str(BENCH_HOME)
+def bench_home(use_case: str = "flights") -> Path:
+    """The bench state of a use case: ``.airloop/bench`` for flights, a folder under it for another."""
+    return BENCH_HOME if use_case == "flights" else BENCH_HOME / use_case
+
+
+def build_lake(first: str, last: str, use_case_name: str = "flights") -> None:
+    """Ingest + features of ``first``..``last`` (inclusive) into the use case's bench lake (its declared
+    replay data); days there are kept."""
+    os.environ["AIRLOOP_HOME"] = str(bench_home(use_case_name))
     import warnings
 
     warnings.filterwarnings("ignore")
@@ -38,22 +44,18 @@ def build_lake(first: str, last: str) -> None:
     from airloop.feature_pipeline import compute_days
     from airloop.ingest import ingest_day
     from airloop.intervals import day_range
-    from airloop.lake import Lake
-    from airloop.settings import PROJECT_ROOT, load_settings
-    from airloop.sources import ReplaySource
-    from airloop.usecases import load_use_case
+    from airloop.resources import load_resources
 
-    settings, use_case = load_settings(), load_use_case("flights")
-    lake = Lake(settings.lake)
+    resources = load_resources(use_case=use_case_name)
+    use_case, lake, source = resources.use_case, resources.lake, resources.source
     days = day_range(date.fromisoformat(first), date.fromisoformat(last))
-    source = ReplaySource(PROJECT_ROOT / "include" / "data" / "nycflights13")
     done = set(lake.validated_days())
     todo = [d for d in days if d.isoformat() not in done]
     for d in todo:
         ingest_day(use_case, source, lake, d)
-    featured = {
-        p.name[3:] for p in (lake.root / "features" / use_case.features.observations[0].name).glob("ds=*")
-    }
+    features = use_case.features
+    first_view = [*features.observations, *features.histories, *features.attributes][0].name
+    featured = {p.name[3:] for p in (lake.root / "features" / first_view).glob("ds=*")}
     if todo or any(d.isoformat() not in featured for d in days):
         compute_days(use_case, lake, days)
 

@@ -7,13 +7,16 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
+# scripts run once more with these arguments (the replay on the second use case too)
+MORE_RUNS = {"bench_loop_replay.py": [["--use-case", "grid_peak"]]}
 
 
 def main() -> int:
     failed = 0
     for script in sorted(HERE.glob("bench_*.py")):
-        print(f"\n# {script.name}\n", flush=True)
-        failed += subprocess.run([sys.executable, str(script)], check=False).returncode != 0
+        for extra in [[], *MORE_RUNS.get(script.name, [])]:
+            print(f"\n# {' '.join([script.name, *extra])}\n", flush=True)
+            failed += subprocess.run([sys.executable, str(script), *extra], check=False).returncode != 0
     return 1 if failed else 0
 
 
