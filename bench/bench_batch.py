@@ -64,7 +64,7 @@ def floor_features(store, use_case, events, as_of):
     frame = pd.DataFrame({TS: pd.Series(at, index=events.index)})
     for entity in use_case.entities:
         frame[use_case.entity_key(entity)] = entity_keys(events, use_case, entity).astype(object)
-    views = [*fs.observations, *fs.histories, *fs.attributes]
+    views = fs.groups
     for spec in views:
         view = store.get_feature_view(spec.name, allow_registry_cache=True)
         key = use_case.entity_key(spec.entity)

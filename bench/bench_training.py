@@ -54,7 +54,7 @@ def build_lake(first: str, last: str, use_case_name: str = "flights") -> None:
     for d in todo:
         ingest_day(use_case, source, lake, d)
     features = use_case.features
-    first_view = [*features.observations, *features.histories, *features.attributes][0].name
+    first_view = features.groups[0].name
     featured = {p.name[3:] for p in (lake.root / "features" / first_view).glob("ds=*")}
     if todo or any(d.isoformat() not in featured for d in days):
         compute_days(use_case, lake, days)

@@ -198,7 +198,7 @@ def apply_defaults(frame: pd.DataFrame, use_case: UseCase) -> pd.DataFrame:
     """
     fs = use_case.features
     assert fs is not None
-    groups = {g.name: _group_features(g) for g in [*fs.observations, *fs.histories, *fs.attributes]}
+    groups = {g.name: _group_features(g) for g in fs.groups}
     groups["request"] = list(fs.request_schema)
     flags = {}
     for name, columns in groups.items():
@@ -226,6 +226,6 @@ def feature_columns(use_case: UseCase) -> list[str]:
     fs = use_case.features
     assert fs is not None
     columns: list[str] = []
-    for group in [*fs.observations, *fs.histories, *fs.attributes]:
+    for group in fs.groups:
         columns += _group_features(group)
     return columns + list(fs.request_schema)

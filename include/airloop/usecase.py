@@ -269,6 +269,11 @@ class FeatureSet(BaseModel):
     defaults: dict[str, float]
     """Value served for a feature of an unknown entity or a missing observation (with a flag)."""
 
+    @property
+    def groups(self) -> list[ObservationFeatures | HistoryFeatures | AttributeFeatures]:
+        """Every feature group (one Feast feature view each): observations, histories, attributes."""
+        return [*self.observations, *self.histories, *self.attributes]
+
 
 class ShadowPolicy(BaseModel):
     """Live comparison of two registered versions on the same requests.
@@ -497,12 +502,7 @@ class UseCase(BaseModel):
                     raise ValueError(f"{source.name}.{ref.column} references unknown source {ref.to_source}")
         if self.features is not None:
             fs = self.features
-            groups: list[ObservationFeatures | HistoryFeatures | AttributeFeatures] = [
-                *fs.observations,
-                *fs.histories,
-                *fs.attributes,
-            ]
-            for group in groups:
+            for group in fs.groups:
                 if group.entity not in self.entities:
                     raise ValueError(f"feature group {group.name}: unknown entity {group.entity!r}")
             leaked = set(fs.request_fields) & set(self.forbidden_inputs)
@@ -576,8 +576,7 @@ class UseCase(BaseModel):
         if self.model is not None and self.features is not None:
             fs = self.features
             served = {*fs.request_schema, *(self.entity_key(e) for e in self.entities), "request__missing"}
-            groups = [*fs.observations, *fs.histories, *fs.attributes]
-            for group in groups:
+            for group in fs.groups:
                 served |= {group.name + "__missing"}
                 served |= set(
                     group.feature_names()

@@ -343,7 +343,7 @@ def feature_freshness(settings: Settings, use_case: UseCase) -> tuple[list[Featu
     from airloop.featurestore.config import features_dir
 
     fs = use_case.features
-    views = [v.name for v in (*fs.observations, *fs.histories, *fs.attributes)] if fs else []
+    views = [v.name for v in fs.groups] if fs else []
     intervals: dict[str, tuple[str, str]] = {}
     error = None
     try:
