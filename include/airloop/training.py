@@ -189,7 +189,7 @@ def train_and_register(
     from airloop.model.baseline import Baseline
     from airloop.model.metrics import calibration, daily_roc_auc, scores, slice_metrics
     from airloop.model.pyfunc import log_model
-    from airloop.model.train import fit_recipe, time_split
+    from airloop.model.train import fit_recipe, recency_weights, time_split
     from airloop.registry import CHALLENGER, open_registry
 
     spec = use_case.model
@@ -222,7 +222,8 @@ def train_and_register(
         torch_metrics["daily_roc_auc"] = daily_auc
     # The baseline on the rows the network's weights saw (all of them when refit), same preprocessing.
     fit_rows = train_all if spec.refit else time_split(train_all, TIME, spec.validation_fraction)[0]
-    baseline = Baseline(model.pre, seed=int(hp.get("seed", 13))).fit(fit_rows, label)
+    weights = recency_weights(fit_rows[TIME], float(model.hyperparameters["recency_half_life_days"]))
+    baseline = Baseline(model.pre, seed=int(hp.get("seed", 13))).fit(fit_rows, label, weights)
     base_metrics = scores(y, baseline.predict_proba(holdout))
     experiment = mlflow_experiment(settings, use_case, f"airloop-{use_case.name}")
     tags = {

@@ -8,13 +8,14 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
+from airloop.model.baseline import Baseline
 from airloop.model.behaviour import BehaviourResult, directional, invariance, minimum_functionality
 from airloop.model.gate import decide
 from airloop.model.metrics import bootstrap_auc_difference, daily_roc_auc, scores
 from airloop.model.net import TabularNet
 from airloop.model.preprocess import Preprocessor
 from airloop.model.profile import numeric_profile
-from airloop.model.train import TrainedModel, fit_recipe, time_split, train
+from airloop.model.train import TrainedModel, fit_recipe, recency_weights, time_split, train
 from airloop.usecase import ModelSpec
 from airloop.usecases import load_use_case
 
@@ -167,6 +168,49 @@ def test_refit_trains_on_every_row_for_the_chosen_epochs():
     np.testing.assert_array_equal(again.predict_proba(valid), refit.predict_proba(valid))
     kept = fit_recipe(frame, *args, refit=False, device="cpu")
     np.testing.assert_array_equal(kept.predict_proba(valid), early.predict_proba(valid))
+
+
+def test_recency_weights_halve_per_half_life():
+    times = pd.Series(pd.to_datetime(["2013-03-01", "2013-02-19", "2013-02-09", "2013-03-01"], utc=True))
+    w = recency_weights(times, 10.0)
+    assert w is not None and w.mean() == pytest.approx(1.0)
+    assert w[1] / w[0] == pytest.approx(0.5) and w[2] / w[0] == pytest.approx(0.25) and w[3] == w[0]
+    later = recency_weights(times, 10.0, newest=pd.Timestamp("2013-03-11", tz="UTC"))
+    np.testing.assert_allclose(later, w)  # relative weights only: the scale is always mean 1
+    assert recency_weights(times, 0) is None
+
+
+def shifting(n: int = 4000, seed: int = 0) -> pd.DataFrame:
+    """100 days: the first 70 the risk rises with x, the last 30 it falls with x."""
+    frame = synthetic(n, seed)
+    frame["event_timestamp"] = pd.date_range("2013-01-01", "2013-04-10", periods=n, tz="UTC")
+    new = frame.event_timestamp >= pd.Timestamp("2013-03-12", tz="UTC")
+    sign = np.where(new, -1.0, 1.0)
+    rng = np.random.default_rng(seed + 1)
+    frame["y"] = (rng.random(n) < 1 / (1 + np.exp(-2.5 * sign * frame.x))).astype(int)
+    return frame
+
+
+def test_recency_weighting_follows_the_newest_days():
+    """With a short half-life the network and the baseline learn the newest regime; alike weights learn the
+    older majority (the case a trailing window would cut away, kept here with less weight)."""
+    frame = shifting()
+    newest = shifting(2000, seed=5).iloc[-600:]  # the new regime, rows never trained on
+    y = newest.y.to_numpy()
+    auc = {}
+    for half_life in (0, 5):
+        hp = {"epochs": 4, "seed": 7, "batch_size": 256, "recency_half_life_days": half_life}
+        model = fit_recipe(
+            frame, "event_timestamp", "y", ["c"], ["x", "rain"], ["rain"], hp, 0.1, device="cpu"
+        )
+        weights = recency_weights(frame.event_timestamp, half_life)
+        baseline = Baseline(model.pre).fit(frame, "y", weights)
+        auc[half_life] = (
+            roc_auc_score(y, model.predict_proba(newest)),
+            roc_auc_score(y, baseline.predict_proba(newest)),
+        )
+    assert auc[0][0] < 0.5 and auc[0][1] < 0.5
+    assert auc[5][0] > 0.7 and auc[5][1] > 0.7
 
 
 def test_the_refit_trains_at_least_min_epochs():

@@ -35,8 +35,8 @@ class Baseline:
         cats = np.minimum(cats, 254)  # sklearn caps native categories at 255 values
         return np.hstack([cats.astype(np.float64), dense, mono])
 
-    def fit(self, frame: pd.DataFrame, label: str) -> Baseline:
-        self.model.fit(self._matrix(frame), frame[label].to_numpy())
+    def fit(self, frame: pd.DataFrame, label: str, sample_weight: np.ndarray | None = None) -> Baseline:
+        self.model.fit(self._matrix(frame), frame[label].to_numpy(), sample_weight=sample_weight)
         return self
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:

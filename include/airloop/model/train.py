@@ -29,7 +29,10 @@ DEFAULTS = {
     "seed": 13,
     "members": 1,
     "ple_bins": 0,
+    "recency_half_life_days": 0,
 }
+"""``recency_half_life_days`` > 0 weights each training row by 0.5 ** (age / half-life), its age in days
+before the newest training row (all history kept, newer days count more); 0 weights rows alike."""
 
 
 @dataclass
@@ -71,6 +74,20 @@ def time_split(frame: pd.DataFrame, time_column: str, fraction: float) -> tuple[
     return ordered.iloc[:cut].reset_index(drop=True), ordered.iloc[cut:].reset_index(drop=True)
 
 
+def recency_weights(
+    times: pd.Series, half_life_days: float, newest: pd.Timestamp | None = None
+) -> np.ndarray | None:
+    """Row weights ``0.5 ** (age / half_life_days)``, ``age`` in days before ``newest`` (default: the newest
+    of ``times``), scaled to mean 1 so a weighted epoch moves the weights as far as an unweighted one;
+    None (every row alike) when ``half_life_days`` is 0."""
+    if half_life_days <= 0 or len(times) == 0:
+        return None
+    stamps = pd.to_datetime(times)
+    age = (stamps.max() if newest is None else newest) - stamps
+    weights = np.power(0.5, age.dt.total_seconds().to_numpy() / 86400.0 / half_life_days)
+    return (weights / weights.mean()).astype(np.float32)
+
+
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed)
@@ -86,9 +103,11 @@ def train(
     monotone: list[str],
     hyperparameters: dict | None = None,
     device: str | None = None,
+    weights: np.ndarray | None = None,
 ) -> TrainedModel:
     """Fit preprocessing on ``train_frame``, then the network with early stopping on validation log loss
-    (``valid_frame`` None: exactly ``epochs`` epochs, the last state kept, threshold 0.5)."""
+    (``valid_frame`` None: exactly ``epochs`` epochs, the last state kept, threshold 0.5). ``weights``
+    (one per training row, mean 1) weight each row's loss; validation is unweighted."""
     hp = {**DEFAULTS, **(hyperparameters or {})}
     seed_everything(int(hp["seed"]))
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -112,6 +131,8 @@ def train(
         net.parameters(), lr=float(hp["learning_rate"]), weight_decay=float(hp["weight_decay"])
     )
     loss_fn = torch.nn.BCEWithLogitsLoss()
+    row_loss = torch.nn.BCEWithLogitsLoss(reduction="none")
+    w = None if weights is None else torch.from_numpy(np.asarray(weights, dtype=np.float32)).to(device)
     generator = torch.Generator(device="cpu").manual_seed(int(hp["seed"]))
     best, best_state, best_epochs, waited, history = float("inf"), None, 0, 0, []
     started = time.perf_counter()
@@ -124,7 +145,11 @@ def train(
             idx = order[i : i + int(hp["batch_size"])]
             optimizer.zero_grad()
             logits = net.member_logits(*(t[idx] for t in tensors))  # each member on its own loss
-            loss = loss_fn(logits, y[idx].unsqueeze(1).expand_as(logits))
+            target = y[idx].unsqueeze(1).expand_as(logits)
+            if w is None:
+                loss = loss_fn(logits, target)
+            else:
+                loss = (row_loss(logits, target) * w[idx].unsqueeze(1)).mean()
             loss.backward()
             optimizer.step()
             total += loss.item() * len(idx)
@@ -190,9 +215,22 @@ def fit_recipe(
     ``min_epochs`` epochs (at most ``epochs``): one epoch's validation loss is noisy and, when the validation
     weeks have drifted from the rest (a retrain's newest weeks), can be lowest after the first epoch, while
     the refit network ranks the following weeks better from the third epoch on (bench/bench_loop_replay.py).
+    With ``recency_half_life_days`` both fits weight rows by their age before the newest row of ``frame``.
     History keeps the validation curve of the first fit; seconds and samples/s cover both fits."""
+    half_life = float({**DEFAULTS, **(hyperparameters or {})}["recency_half_life_days"])
+    newest = pd.to_datetime(frame[time_column]).max() if len(frame) else None
     fit, valid = time_split(frame, time_column, validation_fraction)
-    chosen = train(fit, valid, label, categorical, numeric, monotone, hyperparameters, device)
+    chosen = train(
+        fit,
+        valid,
+        label,
+        categorical,
+        numeric,
+        monotone,
+        hyperparameters,
+        device,
+        recency_weights(fit[time_column], half_life, newest),
+    )
     if not refit:
         return chosen
     hp = chosen.hyperparameters
@@ -206,6 +244,7 @@ def fit_recipe(
         monotone,
         {**hp, "epochs": epochs},
         device,
+        recency_weights(frame[time_column], half_life, newest),
     )
     seconds = chosen.seconds + final.seconds
     seen = chosen.samples_per_second * chosen.seconds + final.samples_per_second * final.seconds
