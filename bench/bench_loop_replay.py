@@ -25,7 +25,8 @@ Printed: live ROC AUC per month on the same served flights as ``live_feedback`` 
 day's AUC - a day is served by one version - averaged over the month, weighted by flights; the month's
 pooled AUC beside it), mean monthly ROC AUC, retrains, promotions and training seconds per policy; issue
 15's targets for the closed loop; every gated retrain's verdict beside what it and the replaced champion then
-scored on the next 28 days of outcomes (promotions should win, rejections should have lost); a PNG of
+scored on the next 28 days of outcomes (promotions should win, rejections should have lost), with the
+95% interval of that difference over resampled days (an interval across 0: a tie); a PNG of
 monthly AUC per policy; results JSON. Features come from one Feast historical retrieval of every 2013
 flight; each training is cached by its days under ``.airloop/bench/replay`` (policies share them; a
 re-run only trains what is missing). Simplifications, said: a retrain takes no served time (the day after
@@ -264,6 +265,9 @@ class Retrain:
     promoted: bool
     next_auc_new: float | None = None
     next_auc_old: float | None = None
+    next_ci: tuple[float, float] | None = None
+    """95% interval of the next days' AUC(new) - AUC(old), whole days resampled (as the gate's): a
+    difference whose interval spans 0 is a tie the following weeks cannot call."""
 
 
 @dataclass
@@ -435,6 +439,14 @@ class Replay:
         if day + timedelta(days=MIN_FOLLOWING_DAYS) <= self.days[-1] + timedelta(days=1):
             following = trainer.span(day, day + timedelta(days=FOLLOWING_DAYS))
             event.next_auc_new, event.next_auc_old = self.auc(deployed, following), self.auc(old, following)
+            _, low, high = bootstrap_auc_difference(
+                self.y[following],
+                trainer.scores(deployed, following),
+                trainer.scores(old, following),
+                spec.bootstrap_samples,
+                groups=self.rows["day"].to_numpy()[following],
+            )
+            event.next_ci = (round(low, 4), round(high, 4))
         outcome.retrains.append(event)
         logger.info(
             "%s/%s %s (%s): %s vs %s -> %s",
@@ -572,6 +584,10 @@ def report(replay: Replay, outcomes: list[Outcome], machine: str) -> dict[str, A
                         "won_after": None
                         if r.next_auc_new is None or r.next_auc_old is None
                         else r.next_auc_new > r.next_auc_old,
+                        # -1 lost, 0 tied, +1 won with confidence on the next days (None: not judged)
+                        "next_verdict": None
+                        if r.next_ci is None
+                        else (r.next_ci[0] > 0) - (r.next_ci[1] < 0),
                     }
                     for r in o.retrains
                 ],
@@ -616,7 +632,12 @@ def report(replay: Replay, outcomes: list[Outcome], machine: str) -> dict[str, A
         print(f"\n{row['policy']}: retrains (the next {FOLLOWING_DAYS} days' ROC AUC: new vs replaced)")
         for r in row["retrain_log"]:
             new, old = r["next_auc_new"], r["next_auc_old"]
-            after = "" if new is None or old is None else f" next: {new:.4f} vs {old:.4f} ({new - old:+.4f})"
+            after = "" if new is None or old is None else f" next: {new:.4f} vs {old:.4f} ({new - old:+.4f}"
+            after += (
+                ""
+                if not after
+                else (f", CI {r['next_ci'][0]:+.4f}..{r['next_ci'][1]:+.4f})" if r["next_ci"] else ")")
+            )
             trigger = r["trigger"][:70]
             print(f"  {r['day']} {r['verdict']:<16} {r['version']} vs {r['replaced']}{after} [{trigger}]")
         for s in row["shadow"]:
@@ -664,6 +685,14 @@ def issue_targets(table: list[dict[str, Any]]) -> list[str]:
             f"{name}: promotions that won the next {FOLLOWING_DAYS} days {won}"
             f"/{len(promoted)}; rejections that would have lost {sum(not r['won_after'] for r in rejected)}"
             f"/{len(rejected)}"
+        )
+        # the same with the next days' day-bootstrap interval: a difference it spans 0 for is a tie
+        lost = sum(r.get("next_verdict") == -1 for r in promoted)
+        would_win = sum(r.get("next_verdict") == 1 for r in rejected)
+        lines.append(
+            f"{name}: promotions that lost the next {FOLLOWING_DAYS} days with confidence {lost}"
+            f"/{len(promoted)} (won {sum(r.get('next_verdict') == 1 for r in promoted)}, the rest ties); "
+            f"rejections that would have won with confidence {would_win}/{len(rejected)}"
         )
     return lines
 
