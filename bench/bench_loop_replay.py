@@ -698,30 +698,32 @@ def issue_targets(table: list[dict[str, Any]]) -> list[str]:
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
+    """Monthly live ROC AUC per policy: day by day (as ``live_feedback`` measures it) and each month
+    pooled (which also ranks one day's events against another's)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for row in result["policies"]:
-        values = [row["months"][m] for m in result["months"]]
-        style = "k--" if row["policy"] == "static" else "-o"
-        ax.plot(
-            [m[5:] for m in result["months"]],
-            values,
-            style,
-            label=f"{row['policy']} ({row['mean_monthly_auc']:.4f})",
-            ms=3,
-        )
-    ax.set_xlabel(f"{result['months'][0][:4]} month" if result["months"] else "month")
-    ax.set_ylabel("live ROC AUC (same served events)")
-    ax.set_title(f"Year-long replay ({result.get('use_case', 'flights')}): monthly live ROC AUC per policy")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    months = [m[5:] for m in result["months"]]
+    for ax, key, mean, measure in (
+        (axes[0], "months", "mean_monthly_auc", "day by day"),
+        (axes[1], "pooled_months", "mean_pooled_auc", "each month pooled"),
+    ):
+        for row in result["policies"]:
+            style = "k--" if row["policy"] == "static" else "-o"
+            values = [row[key][m] for m in result["months"]]
+            ax.plot(months, values, style, label=f"{row['policy']} ({row[mean]:.4f})", ms=3)
+        ax.set_xlabel(f"{result['months'][0][:4]} month" if result["months"] else "month")
+        ax.set_ylabel(f"live ROC AUC, {measure}")
+        ax.set_title(measure)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"Year-long replay ({result.get('use_case', 'flights')}): monthly live ROC AUC per policy")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
