@@ -37,7 +37,7 @@ on its demo history but the last month, live from the day after the demo's histo
 state under ``.airloop/bench/<use case>``, its plot ``bench/loop_replay_<use case>.png``.
 
     python bench/bench_loop_replay.py                    # the full grid (hours on 2 cores: see --runs)
-    python bench/bench_loop_replay.py --use-case grid_peak   # the full grid, ~30 min on 2 cores
+    python bench/bench_loop_replay.py --use-case grid_peak   # the full grid, ~3 min on 2 idle cores
     # what session 20 ran: single networks of the declared recipe (~1 min a fit on 2 cores)
     python bench/bench_loop_replay.py --hp '{"members": 1}' \
         --runs closed-loop:all,4-weekly:all,4-weekly:trailing
