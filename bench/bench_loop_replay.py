@@ -727,6 +727,24 @@ def plot(result: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def prepare(use_case_name: str) -> Any:
+    """A bench process's set-up: logging (the library's chatty loggers quieted), the use case's bench
+    state as ``AIRLOOP_HOME``, torch on every core; returns the declared use case."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("airloop.model.train", "feast", "great_expectations", "mlflow", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    os.environ["AIRLOOP_HOME"] = str(bench_home(use_case_name))
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import torch
+
+    from airloop.usecases import load_use_case
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    return load_use_case(use_case_name)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--policies", default=",".join(POLICIES), help="in the order to run them")
@@ -759,20 +777,9 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="results JSON (default: under the bench state)")
     parser.add_argument("--png", default=None, help="the plot (default: bench/loop_replay[_<use case>].png)")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("airloop.model.train", "feast", "great_expectations", "mlflow", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    os.environ["AIRLOOP_HOME"] = str(bench_home(args.use_case))
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    import torch
     from _machine import machine as describe
 
-    from airloop.usecases import load_use_case
-
-    torch.set_num_threads(os.cpu_count() or 1)
-    use_case = load_use_case(args.use_case)
+    use_case = prepare(args.use_case)
     calendar = Calendar.of(use_case)
     out = Path(args.out) if args.out else calendar.home / "results.json"
     suffix = "" if use_case.name == "flights" else f"_{use_case.name}"

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_training import bench_home
 
 logger = logging.getLogger("bench.recency")
 
@@ -42,22 +40,12 @@ def main() -> None:
     parser.add_argument("--following", type=int, default=28, help="days of outcomes each model is scored on")
     parser.add_argument("--out", default=None, help="results JSON (default: under the bench state)")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("airloop.model.train", "feast", "great_expectations", "mlflow", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    os.environ["AIRLOOP_HOME"] = str(bench_home(args.use_case))
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    import torch
     from _machine import machine as describe
-    from bench_loop_replay import Calendar, Trainer, served_rows
+    from bench_loop_replay import Calendar, Trainer, prepare, served_rows
 
     from airloop.model.metrics import daily_roc_auc, scores
-    from airloop.usecases import load_use_case
 
-    torch.set_num_threads(os.cpu_count() or 1)
-    use_case = load_use_case(args.use_case)
+    use_case = prepare(args.use_case)
     calendar = Calendar.of(use_case)
     rows = served_rows(use_case)
     y = rows[use_case.label.name].to_numpy(dtype=np.int64)
