@@ -74,16 +74,14 @@ def time_split(frame: pd.DataFrame, time_column: str, fraction: float) -> tuple[
     return ordered.iloc[:cut].reset_index(drop=True), ordered.iloc[cut:].reset_index(drop=True)
 
 
-def recency_weights(
-    times: pd.Series, half_life_days: float, newest: pd.Timestamp | None = None
-) -> np.ndarray | None:
-    """Row weights ``0.5 ** (age / half_life_days)``, ``age`` in days before ``newest`` (default: the newest
-    of ``times``), scaled to mean 1 so a weighted epoch moves the weights as far as an unweighted one;
-    None (every row alike) when ``half_life_days`` is 0."""
+def recency_weights(times: pd.Series, half_life_days: float) -> np.ndarray | None:
+    """Row weights ``0.5 ** (age / half_life_days)``, ``age`` in days before the newest of ``times``, scaled
+    to mean 1 so a weighted epoch moves the weights as far as an unweighted one (only the ratios count, so
+    any later "now" gives the same weights); None (every row alike) when ``half_life_days`` is 0."""
     if half_life_days <= 0 or len(times) == 0:
         return None
     stamps = pd.to_datetime(times)
-    age = (stamps.max() if newest is None else newest) - stamps
+    age = stamps.max() - stamps
     weights = np.power(0.5, age.dt.total_seconds().to_numpy() / 86400.0 / half_life_days)
     return (weights / weights.mean()).astype(np.float32)
 
@@ -215,10 +213,9 @@ def fit_recipe(
     ``min_epochs`` epochs (at most ``epochs``): one epoch's validation loss is noisy and, when the validation
     weeks have drifted from the rest (a retrain's newest weeks), can be lowest after the first epoch, while
     the refit network ranks the following weeks better from the third epoch on (bench/bench_loop_replay.py).
-    With ``recency_half_life_days`` both fits weight rows by their age before the newest row of ``frame``.
+    With ``recency_half_life_days`` both fits weight rows by their age (``recency_weights``).
     History keeps the validation curve of the first fit; seconds and samples/s cover both fits."""
     half_life = float({**DEFAULTS, **(hyperparameters or {})}["recency_half_life_days"])
-    newest = pd.to_datetime(frame[time_column]).max() if len(frame) else None
     fit, valid = time_split(frame, time_column, validation_fraction)
     chosen = train(
         fit,
@@ -229,7 +226,7 @@ def fit_recipe(
         monotone,
         hyperparameters,
         device,
-        recency_weights(fit[time_column], half_life, newest),
+        recency_weights(fit[time_column], half_life),
     )
     if not refit:
         return chosen
@@ -244,7 +241,7 @@ def fit_recipe(
         monotone,
         {**hp, "epochs": epochs},
         device,
-        recency_weights(frame[time_column], half_life, newest),
+        recency_weights(frame[time_column], half_life),
     )
     seconds = chosen.seconds + final.seconds
     seen = chosen.samples_per_second * chosen.seconds + final.samples_per_second * final.seconds
