@@ -632,12 +632,11 @@ def report(replay: Replay, outcomes: list[Outcome], machine: str) -> dict[str, A
         print(f"\n{row['policy']}: retrains (the next {FOLLOWING_DAYS} days' ROC AUC: new vs replaced)")
         for r in row["retrain_log"]:
             new, old = r["next_auc_new"], r["next_auc_old"]
-            after = "" if new is None or old is None else f" next: {new:.4f} vs {old:.4f} ({new - old:+.4f}"
-            after += (
-                ""
-                if not after
-                else (f", CI {r['next_ci'][0]:+.4f}..{r['next_ci'][1]:+.4f})" if r["next_ci"] else ")")
-            )
+            after = ""
+            if new is not None and old is not None:
+                ci = r["next_ci"]
+                interval = f", CI {ci[0]:+.4f}..{ci[1]:+.4f}" if ci else ""
+                after = f" next: {new:.4f} vs {old:.4f} ({new - old:+.4f}{interval})"
             trigger = r["trigger"][:70]
             print(f"  {r['day']} {r['verdict']:<16} {r['version']} vs {r['replaced']}{after} [{trigger}]")
         for s in row["shadow"]:
