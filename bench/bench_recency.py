@@ -73,17 +73,14 @@ def main() -> None:
     print(f"\n{describe()}\n")
     print("| half-life (days) | " + " | ".join(f"{d:%m-%d}" for d in retrain_days) + " | mean | vs alike |")
     print("|---|" + "---:|" * (len(retrain_days) + 2))
-    alike = table.get(0.0)
-    for half_life, rows_ in table.items():
-        for measure in ("daily_roc_auc", "pooled_roc_auc"):
-            values = [r[measure] for r in rows_]
+    measures = ("daily_roc_auc", "pooled_roc_auc")
+    alike = {m: float(np.mean([r[m] for r in table[0.0]])) for m in measures} if 0.0 in table else None
+    for half_life, results in table.items():
+        for measure in measures:
+            values = [r[measure] for r in results]
             mean = float(np.mean(values))
-            delta = f"{mean - float(np.mean([r[measure] for r in alike])):+.4f}" if alike else "-"
-            name = (
-                f"{half_life:g} ({measure.split('_')[0]})"
-                if half_life
-                else f"alike ({measure.split('_')[0]})"
-            )
+            delta = f"{mean - alike[measure]:+.4f}" if alike else "-"
+            name = f"{f'{half_life:g}' if half_life else 'alike'} ({measure.split('_')[0]})"
             print(f"| {name} | " + " | ".join(f"{v:.4f}" for v in values) + f" | {mean:.4f} | {delta} |")
     out = Path(args.out) if args.out else calendar.home / "recency.json"
     out.parent.mkdir(parents=True, exist_ok=True)

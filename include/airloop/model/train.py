@@ -128,7 +128,7 @@ def train(
     optimizer = torch.optim.AdamW(
         net.parameters(), lr=float(hp["learning_rate"]), weight_decay=float(hp["weight_decay"])
     )
-    loss_fn = torch.nn.BCEWithLogitsLoss()
+    loss_fn = torch.nn.BCEWithLogitsLoss()  # unweighted: the fused mean, bit for bit as before weighting
     row_loss = torch.nn.BCEWithLogitsLoss(reduction="none")
     w = None if weights is None else torch.from_numpy(np.asarray(weights, dtype=np.float32)).to(device)
     generator = torch.Generator(device="cpu").manual_seed(int(hp["seed"]))
