@@ -21,9 +21,10 @@ outcomes, judged daily as ``live_feedback`` does). Each of (b)-(d) runs with a t
 through D-1, the gate ``model.gate.decide`` on the paired bootstrap + the behaviour tests - what
 ``train_model`` does.
 
-Printed: live ROC AUC per month on the same served flights as ``live_feedback`` measures it (each
-day's AUC - a day is served by one version - averaged over the month, weighted by flights; the month's
-pooled AUC beside it), mean monthly ROC AUC, retrains, promotions and training seconds per policy; issue
+Printed: live ROC AUC per month on the same served rows as the use case declares it
+(``ModelSpec.live_measure``: flights ``daily``, each day's AUC - a day is served by one version - averaged
+over the month, weighted by rows; grid_peak ``pooled``, the month's rows ranked together; the other
+measure beside it), mean monthly ROC AUC, retrains, promotions and training seconds per policy; issue
 15's targets for the closed loop; every gated retrain's verdict beside what it and the replaced champion then
 scored on the next 28 days of outcomes (promotions should win, rejections should have lost), with the
 95% interval of that difference over resampled days (an interval across 0: a tie); a PNG of
@@ -305,6 +306,7 @@ class Replay:
         self.rows, self.use_case, self.trainer = rows, use_case, trainer
         self.trailing_days = trailing_days
         self.spec = use_case.model
+        self.measure = use_case.model.live_measure  # how live ROC AUC is measured (daily or pooled)
         self.y = rows[use_case.label.name].to_numpy(dtype=np.int64)
         self.calendar = calendar = trainer.calendar
         self.live = trainer.span(calendar.live_start, live_end)
@@ -320,21 +322,24 @@ class Replay:
             return None
         return float(roc_auc_score(y, self.trainer.scores(model, where)))
 
-    def daily_auc(self, model: Fitted, where: slice) -> float | None:
-        """ROC AUC day by day (``metrics.daily_roc_auc``): the performance trigger's reference, measured as
-        live AUC is."""
-        from airloop.model.metrics import daily_roc_auc
+    def live_auc(self, model: Fitted, where: slice) -> float | None:
+        """ROC AUC as the use case measures live AUC (``metrics.live_roc_auc``): the performance trigger's
+        reference."""
+        from airloop.model.metrics import live_roc_auc
 
-        return daily_roc_auc(
-            self.y[where], self.trainer.scores(model, where), self.rows["day"].to_numpy()[where]
+        return live_roc_auc(
+            self.y[where],
+            self.trainer.scores(model, where),
+            self.rows["day"].to_numpy()[where],
+            self.measure,
         )
 
     def static(self) -> tuple[Fitted, float | None]:
-        """The static champion (flights: January-May) and its reference AUC (day by day, the 30 days after
-        its data)."""
+        """The static champion (flights: January-May) and its reference AUC (the 30 days after its data,
+        measured as declared)."""
         start, end = self.calendar.year_start, self.calendar.static_end
         model = self.trainer.fit(start, end, profile=True)
-        return model, self.daily_auc(model, self.trainer.span(end, end + timedelta(days=30)))
+        return model, self.live_auc(model, self.trainer.span(end, end + timedelta(days=30)))
 
     def run(self, policy: str, window: str) -> Outcome:
         closed = policy == "closed-loop"
@@ -429,7 +434,7 @@ class Replay:
             behaviour = [_Behaviour(**b) for b in deployed.behaviour]
             decision = decide(new_auc, old_auc, ci, behaviour, spec)  # type: ignore[arg-type]
             event.verdict, event.reason, event.promoted = decision.verdict, decision.reason, decision.promote
-            reference = self.daily_auc(judged, holdout)  # the performance trigger's, once it serves
+            reference = self.live_auc(judged, holdout)  # the performance trigger's, once it serves
             if decision.promote:
                 if spec.shadow.enabled:
                     state.shadow, state.shadow_since, state.shadow_auc = old, day, state.champion_auc
@@ -475,7 +480,8 @@ class DriftLoop:
 
     def check(self, day: date, state: Serving) -> str | None:
         from airloop.drift.engine import SCORE_COLUMN, DriftEngine
-        from airloop.drift.monitor import NewData, Performance, Window, decide
+        from airloop.drift.monitor import NewData, Window, decide, live_performance
+        from airloop.model.metrics import score_histogram
 
         replay, policy, champion = self.replay, self.policy, state.champion
         window = replay.trainer.span(self.after, day)
@@ -496,18 +502,18 @@ class DriftLoop:
         stamps = pd.to_datetime(frame[TIME], utc=True)
         span = (stamps.max() - stamps.min()).total_seconds() / 3600
         results = engine.evaluate(policy, span_hours=span)
-        # live ROC AUC of the champion: rows-weighted mean of its daily AUCs (live_feedback's metrics)
-        labelled, weighted, days = 0, 0.0, []
+        # the champion's live metrics per served day (live_feedback's), measured as declared
+        days = []
         for where, model in state.served_by:
-            auc = replay.auc(model, where) if model is champion else None
-            if auc is not None:
-                labelled += where.stop - where.start
-                weighted += auc * (where.stop - where.start)
-                days.append(str(replay.rows["day"].iloc[where.start]))
-        live = weighted / labelled if labelled else None
-        drop = None if live is None or state.champion_auc is None else state.champion_auc - live
-        alert = drop is not None and labelled >= policy.min_labelled_rows and drop > policy.performance_drop
-        performance = Performance(state.champion_auc, live, labelled, days, drop, alert)
+            if model is champion and where.stop > where.start:
+                entry: dict[str, Any] = {
+                    "rows": where.stop - where.start,
+                    "roc_auc": replay.auc(model, where),
+                }
+                if replay.measure == "pooled":
+                    entry["scores"] = score_histogram(replay.y[where], replay.trainer.scores(model, where))
+                days.append((str(replay.rows["day"].iloc[where.start]), entry))
+        performance = live_performance(days, state.champion_auc, policy, replay.measure)
         until = stamps.max().to_pydatetime()
         # the events a retrain now would add: since the champion's data end or the last triggered
         # retrain's, whichever is later (``monitor.new_data``)
@@ -531,31 +537,24 @@ class DriftLoop:
         return f"drift: {decision.reason}"
 
 
-def pooled_monthly(replay: Replay, served: np.ndarray) -> dict[str, float]:
-    """ROC AUC of each month's flights pooled (flights of different days, possibly scored by different
-    versions, ranked against each other): shown beside the daily measure."""
-    from sklearn.metrics import roc_auc_score
-
-    days = replay.rows["day"].to_numpy()[replay.live]
-    months = np.array([d.strftime("%Y-%m") for d in days])
-    y = replay.y[replay.live]
-    return {m: float(roc_auc_score(y[months == m], served[months == m])) for m in sorted(set(months))}
+MEASURES = {"daily": "day by day", "pooled": "each month pooled"}
 
 
-def monthly(replay: Replay, served: np.ndarray) -> dict[str, float]:
-    """Live ROC AUC per month as ``live_feedback`` measures it: each day's AUC (a day is served by one
-    version), averaged over the month's days weighted by their flights. (A month's pooled AUC would also
-    rank flights scored by different versions against each other, and so penalise each switch of model
-    for its new score scale rather than for its ranking.)"""
-    from airloop.model.metrics import daily_roc_auc
+def monthly(replay: Replay, served: np.ndarray, measure: str) -> dict[str, float]:
+    """Live ROC AUC per month of the served rows (``metrics.live_roc_auc``): ``daily`` as ``live_feedback``
+    measures it for flights (each day's AUC - a day is served by one version - averaged over the month's
+    days, weighted by their rows) or ``pooled`` (the month's rows ranked together: rows of different days,
+    possibly scored by different versions, so a switch of model also shows its new score scale)."""
+    from airloop.model.metrics import live_roc_auc
 
     days = replay.rows["day"].to_numpy()[replay.live]
     y = replay.y[replay.live]
     months = np.array([d.strftime("%Y-%m") for d in days])
     out = {}
     for month in sorted(set(months)):
-        auc = daily_roc_auc(y[months == month], served[months == month], days[months == month])
-        assert auc is not None  # a month of flights has days with both outcomes
+        here = months == month
+        auc = live_roc_auc(y[here], served[here], days[here], measure)
+        assert auc is not None  # a month has days with both outcomes
         out[month] = auc
     return out
 
@@ -563,16 +562,17 @@ def monthly(replay: Replay, served: np.ndarray) -> dict[str, float]:
 def report(replay: Replay, outcomes: list[Outcome], machine: str) -> dict[str, Any]:
     table = []
     for o in outcomes:
-        by_month = monthly(replay, o.served)
-        pooled = pooled_monthly(replay, o.served)
+        both = {measure: monthly(replay, o.served, measure) for measure in MEASURES}
         gated = [r for r in o.retrains if r.verdict != "unconditional"]
         table.append(
             {
                 "policy": o.name,
-                "months": by_month,
-                "mean_monthly_auc": float(np.mean(list(by_month.values()))),
-                "pooled_months": pooled,
-                "mean_pooled_auc": float(np.mean(list(pooled.values()))),
+                # the declared measure (ModelSpec.live_measure): what the targets are judged on
+                "measure": replay.measure,
+                "months": both[replay.measure],
+                "mean_monthly_auc": float(np.mean(list(both[replay.measure].values()))),
+                **{f"{m}_months": both[m] for m in MEASURES},
+                **{f"mean_{m}_auc": float(np.mean(list(both[m].values()))) for m in MEASURES},
                 "retrains": len(o.retrains),
                 "promoted": sum(r.promoted for r in o.retrains),
                 "shadow": o.shadow_events,
@@ -595,8 +595,10 @@ def report(replay: Replay, outcomes: list[Outcome], machine: str) -> dict[str, A
             }
         )
     months = list(table[0]["months"]) if table else []
+    other = next(m for m in MEASURES if m != replay.measure)
     print(
-        f"\nLive ROC AUC per month on the same served flights, daily as live_feedback measures it ({machine})"
+        f"\nLive ROC AUC per month on the same served rows, {MEASURES[replay.measure]} as the use case "
+        f"declares (live_measure {replay.measure}; {machine})"
     )
     head = (
         f"{'policy':<26}"
@@ -611,12 +613,12 @@ def report(replay: Replay, outcomes: list[Outcome], machine: str) -> dict[str, A
             + f"{row['mean_monthly_auc']:>8.4f}{row['retrains']:>9}{row['promoted']:>9}"
             + f"{row['train_seconds']:>9.0f}"
         )
-    print("\nThe same, each month's flights pooled into one ROC AUC (versions' score scales mixed):")
+    print(f"\nThe same, {MEASURES[other]} (live_measure {other}, not declared):")
     for row in table:
         print(
             f"{row['policy']:<26}"
-            + "".join(f"{row['pooled_months'][m]:>7.4f}" for m in months)
-            + f"{row['mean_pooled_auc']:>8.4f}"
+            + "".join(f"{row[f'{other}_months'][m]:>7.4f}" for m in months)
+            + f"{row[f'mean_{other}_auc']:>8.4f}"
         )
     base = next((r for r in table if r["policy"] == "static"), None)
     if base:
@@ -648,7 +650,13 @@ def report(replay: Replay, outcomes: list[Outcome], machine: str) -> dict[str, A
         print("\nIssue 15's targets for the closed loop (c):")
         for line in targets:
             print(f"  {line}")
-    return {"machine": machine, "months": months, "policies": table, "targets": targets}
+    return {
+        "machine": machine,
+        "measure": replay.measure,
+        "months": months,
+        "policies": table,
+        "targets": targets,
+    }
 
 
 def issue_targets(table: list[dict[str, Any]]) -> list[str]:
@@ -697,8 +705,8 @@ def issue_targets(table: list[dict[str, Any]]) -> list[str]:
 
 
 def plot(result: dict[str, Any], path: Path) -> None:
-    """Monthly live ROC AUC per policy: day by day (as ``live_feedback`` measures it) and each month
-    pooled (which also ranks one day's events against another's)."""
+    """Monthly live ROC AUC per policy: day by day and each month pooled (which also ranks one day's
+    events against another's); the declared measure's panel says so."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -706,17 +714,14 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
     months = [m[5:] for m in result["months"]]
-    for ax, key, mean, measure in (
-        (axes[0], "months", "mean_monthly_auc", "day by day"),
-        (axes[1], "pooled_months", "mean_pooled_auc", "each month pooled"),
-    ):
+    for ax, (measure, words) in zip(axes, MEASURES.items(), strict=True):
         for row in result["policies"]:
             style = "k--" if row["policy"] == "static" else "-o"
-            values = [row[key][m] for m in result["months"]]
-            ax.plot(months, values, style, label=f"{row['policy']} ({row[mean]:.4f})", ms=3)
+            values = [row[f"{measure}_months"][m] for m in result["months"]]
+            ax.plot(months, values, style, label=f"{row['policy']} ({row[f'mean_{measure}_auc']:.4f})", ms=3)
         ax.set_xlabel(f"{result['months'][0][:4]} month" if result["months"] else "month")
-        ax.set_ylabel(f"live ROC AUC, {measure}")
-        ax.set_title(measure)
+        ax.set_ylabel(f"live ROC AUC, {words}")
+        ax.set_title(f"{words} (declared)" if measure == result["measure"] else words)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.suptitle(f"Year-long replay ({result.get('use_case', 'flights')}): monthly live ROC AUC per policy")

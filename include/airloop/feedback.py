@@ -2,9 +2,10 @@
 
 For each day with validated outcomes, the live-traffic log's rows of the events of that day (by the local
 day of their logged event time) are joined to the validated events by the primary source's key; live
-accuracy and ROC AUC per model version are written to ``lake/monitoring/live_metrics/ds=DAY.json`` for the
-drift monitor. Rows a shadow version scored too (``ModelSpec.shadow``) give both versions' metrics on the same
-events and are kept as paired evidence for ``airloop.shadow.judge_shadow``.
+accuracy and ROC AUC per model version (and its score histogram, for a pooled measure over days) are written
+to ``lake/monitoring/live_metrics/ds=DAY.json`` for the drift monitor. Rows a shadow version scored too
+(``ModelSpec.shadow``) give both versions' metrics on the same events and are kept as paired evidence for
+``airloop.shadow.judge_shadow``.
 """
 
 from __future__ import annotations
@@ -37,13 +38,18 @@ def joined_outcomes(served: pd.DataFrame, outcomes: pd.DataFrame, use_case: UseC
 
 
 def _version_metrics(y: np.ndarray, p: np.ndarray, label: np.ndarray) -> dict[str, Any]:
+    """One version's metrics on its rows of a day; ``scores``: the class-conditional score histogram, from
+    which a window's pooled ROC AUC is computed (``ModelSpec.live_measure`` pooled)."""
     from sklearn.metrics import roc_auc_score
+
+    from airloop.model.metrics import score_histogram
 
     return {
         "rows": int(len(y)),
         "accuracy": float(np.mean(label == y)),
         "roc_auc": float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None,
         "positive_rate": float(y.mean()),
+        "scores": score_histogram(y, p),
     }
 
 
@@ -118,8 +124,8 @@ SHADOW_COLUMNS = ["shadow_version", "shadow_probability", "shadow_label"]
 
 
 def record_day(lake: Lake, store: LiveStore, use_case: UseCase, day: date) -> dict[str, Any] | None:
-    """Compute and store the live metrics of ``day``; ``None`` when nothing was served for it. The rows a
-    shadow version scored too are kept as the day's paired evidence,
+    """Compute and store the live metrics of ``day`` (returned without the score histograms); ``None`` when
+    nothing was served for it. The rows a shadow version scored too are kept as the day's paired evidence,
     ``lake/monitoring/shadow/ds=DAY.parquet`` (event key, both versions, both probabilities, outcome ``y``;
     replaced on re-run)."""
     if use_case.features is None:
@@ -144,5 +150,22 @@ def record_day(lake: Lake, store: LiveStore, use_case: UseCase, day: date) -> di
     elif target.exists():  # a re-run that finds no shadowed rows replaces what an earlier run wrote
         target.unlink()
     write_json(lake.root / "monitoring" / "live_metrics" / f"ds={day.isoformat()}.json", metrics)
-    logger.info("live metrics %s: %s", day, metrics)
-    return metrics
+    summary = without_histograms(metrics)
+    logger.info("live metrics %s: %s", day, summary)
+    return summary
+
+
+def without_histograms(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A day's live metrics without the versions' score histograms (for logs and task results; the
+    file keeps them)."""
+
+    def strip(entry: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in entry.items() if k != "scores"}
+
+    out = {**metrics, "by_version": {v: strip(m) for v, m in metrics["by_version"].items()}}
+    if "shadow" in metrics:
+        out["shadow"] = [
+            {**pair, **{side: strip(pair[side]) for side in ("champion_metrics", "shadow_metrics")}}
+            for pair in metrics["shadow"]
+        ]
+    return out

@@ -216,7 +216,8 @@ def train_and_register(
     y = holdout[label].to_numpy()
     p = model.predict_proba(holdout)
     torch_metrics = scores(y, p)
-    # what live monitoring compares with: the holdout's AUC day by day, as live_feedback measures it
+    # what live monitoring compares with (ModelSpec.live_measure): the holdout's AUC day by day (tagged
+    # beside the pooled one, airloop.holdout_roc_auc)
     daily_auc = daily_roc_auc(y, p, _local_days(holdout, use_case).to_numpy())
     if daily_auc is not None:
         torch_metrics["daily_roc_auc"] = daily_auc

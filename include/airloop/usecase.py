@@ -341,6 +341,13 @@ class ModelSpec(BaseModel):
     training rows, validation tail included, for that many epochs; the baseline is fit on all rows too.
     False registers the early-stopped network, whose data ends ``validation_fraction`` before the holdout."""
     hyperparameters: dict[str, float | int] = {}
+    live_measure: Literal["daily", "pooled"] = "daily"
+    """How live ROC AUC is measured (``live_feedback``, the performance trigger and its holdout reference,
+    the replay bench): ``daily`` ranks each day's events among themselves and averages the days (weighted
+    by their rows) - for a label relative to its day, whose traffic never asks to rank one day's events
+    against another's (a stormy day's flights against a calm day's); ``pooled`` ranks all of a window's
+    events together - for an absolute label, where which days are positive is most of the question (peak
+    demand: a cold snap's half-hours against a mild day's)."""
     min_auc: float = 0.6
     """A challenger below this holdout ROC AUC is never promoted."""
     tolerance: float = 0.01
@@ -396,10 +403,10 @@ class DriftPolicy(BaseModel):
     ``warn``/``alert`` only when it is significant AND its effect size reaches the floor (large windows make
     trivial shifts significant; the floors keep them from alarming). Retraining is triggered by an alert on
     any monitored feature not declared ``report_only`` or on the prediction score, or by a live ROC AUC
-    more than ``performance_drop`` below the champion's holdout AUC (both measured day by day) - once the
-    window has ``min_rows`` rows and ``cooldown_hours`` have passed since the last drift-triggered
-    retrain, and the events since the champion's data end reach ``min_new_share`` of the rows it was fit
-    on.
+    more than ``performance_drop`` below the champion's holdout AUC (both measured as
+    ``ModelSpec.live_measure`` declares) - once the window has ``min_rows`` rows and ``cooldown_hours``
+    have passed since the last drift-triggered retrain, and the events since the champion's data end reach
+    ``min_new_share`` of the rows it was fit on.
     """
 
     alpha: float = Field(default=0.01, gt=0, lt=1)

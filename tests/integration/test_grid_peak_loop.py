@@ -114,6 +114,11 @@ def test_5_drift_triggers_a_retrain_with_its_evidence(grid):
     [check] = past_checks(grid.lake)
     assert check["window"]["rows"] == 7 * 48 + 1  # the replay and the one extra request
     assert check["decision"]["retrain"], check["decision"]
+    # grid_peak's live AUC is pooled over the week (live_measure): against v1's pooled holdout AUC
+    performance = check["performance"]
+    assert performance["measure"] == "pooled" and performance["labelled_rows"] == 7 * 48
+    assert performance["champion_auc"] == float(grid.registry.version("1").tags["airloop.holdout_roc_auc"])
+    assert 0.5 < performance["live_auc"] <= 1
     states = {ti.task_id: str(ti.state) for ti in drift.get_task_instances()}
     assert states["trigger_retrain"] == "success"
     conf = next(ti for ti in drift.get_task_instances() if ti.task_id == "check_drift").xcom_pull(

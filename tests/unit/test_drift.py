@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import ks_2samp
 
 from airloop.drift.engine import DriftEngine
-from airloop.drift.monitor import NewData, Performance, Window, decide, new_data
+from airloop.drift.monitor import NewData, Performance, Window, decide, live_performance, new_data
 from airloop.drift.report import render_html
 from airloop.drift.stats import PSI_EPSILON, NumericAccumulator, NumericReference, adjust_pvalues
 from airloop.model.profile import categorical_profile, numeric_profile, reference_profile
@@ -200,6 +200,33 @@ def test_decision_min_rows_cooldown_and_performance():
     worse = Performance(0.7, 0.6, 2000, ["2013-07-01"], 0.1, True)
     decision = decide(calm, worse, Window(None, end, 3000), policy, None)
     assert decision.retrain and "live ROC AUC 0.600" in decision.reason
+
+
+def test_the_performance_trigger_measures_live_auc_as_declared():
+    """Days whose positives are which days peak (an absolute label): each day's own ranking is a coin flip,
+    the days pooled rank well - ``daily`` alerts on that champion, ``pooled`` does not."""
+    from sklearn.metrics import roc_auc_score
+
+    from airloop.model.metrics import score_histogram
+
+    rng = np.random.default_rng(4)
+    days = []
+    for d, rate in enumerate([0.1, 0.8, 0.2, 0.9]):
+        y = (rng.random(300) < rate).astype(int)
+        p = np.clip(rate + rng.normal(0, 0.05, 300), 0.01, 0.99)  # the day's level, nothing within it
+        entry = {"rows": 300, "roc_auc": float(roc_auc_score(y, p)), "scores": score_histogram(y, p)}
+        days.append((f"2014-07-0{d + 1}", entry))
+    policy = DriftPolicy(min_labelled_rows=1000, performance_drop=0.05)
+    daily = live_performance(days, 0.8, policy, "daily")
+    pooled = live_performance(days, 0.8, policy, "pooled")
+    assert daily.live_auc is not None and abs(daily.live_auc - 0.5) < 0.06 and daily.alert
+    assert pooled.live_auc is not None and pooled.live_auc > 0.85 and not pooled.alert
+    assert pooled.labelled_rows == daily.labelled_rows == 1200 and len(pooled.days) == 4
+    assert (daily.measure, pooled.measure) == ("daily", "pooled")
+    # a day recorded before histograms were kept is left out of the pooled measure only
+    days[0] = (days[0][0], {k: v for k, v in days[0][1].items() if k != "scores"})
+    assert live_performance(days, 0.8, policy, "pooled").labelled_rows == 900
+    assert live_performance(days, 0.8, policy, "daily").labelled_rows == 1200
 
 
 def test_a_report_only_input_alerts_without_triggering():

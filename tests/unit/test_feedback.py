@@ -1,7 +1,8 @@
 import pandas as pd
 import pytest
 
-from airloop.feedback import day_metrics
+from airloop.feedback import day_metrics, without_histograms
+from airloop.model.metrics import histogram_roc_auc
 from airloop.usecases import load_use_case
 
 UC = load_use_case("flights")
@@ -64,7 +65,12 @@ def test_served_predictions_joined_to_outcomes_by_flight_key():
     assert (
         m["served"] == 4 and m["with_outcome"] == 3
     )  # flight 9 has no outcome; flight 3 counted once (latest)
-    assert m["by_version"]["1"] == {"rows": 2, "accuracy": 1.0, "roc_auc": 1.0, "positive_rate": 0.5}
+    summary = without_histograms(m)["by_version"]
+    assert summary["1"] == {"rows": 2, "accuracy": 1.0, "roc_auc": 1.0, "positive_rate": 0.5}
+    # the file keeps each version's score histogram: a positive (0.9) and a negative (0.1)
+    scores = m["by_version"]["1"]["scores"]
+    assert sum(scores["positives"]) == 1 and sum(scores["negatives"]) == 1
+    assert histogram_roc_auc([scores]) == 1.0
     assert m["by_version"]["2"]["rows"] == 1 and m["by_version"]["2"]["accuracy"] == 0.0
     assert m["by_version"]["2"]["roc_auc"] is None  # one class only: undefined, not invented
 
@@ -107,4 +113,5 @@ def test_rows_a_shadow_scored_give_both_versions_metrics_on_the_same_events():
     assert pair["shadow_metrics"]["roc_auc"] == 0.5 and pair["shadow_metrics"]["accuracy"] == pytest.approx(
         1 / 3
     )
+    assert "scores" not in without_histograms(m)["shadow"][0]["shadow_metrics"]
     assert "shadow" not in day_metrics(served.drop(columns=["shadow_version"]), outcomes, UC)

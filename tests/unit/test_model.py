@@ -11,7 +11,14 @@ from sklearn.metrics import roc_auc_score
 from airloop.model.baseline import Baseline
 from airloop.model.behaviour import BehaviourResult, directional, invariance, minimum_functionality
 from airloop.model.gate import decide
-from airloop.model.metrics import bootstrap_auc_difference, daily_roc_auc, scores
+from airloop.model.metrics import (
+    bootstrap_auc_difference,
+    daily_roc_auc,
+    histogram_roc_auc,
+    live_roc_auc,
+    score_histogram,
+    scores,
+)
 from airloop.model.net import TabularNet
 from airloop.model.preprocess import Preprocessor
 from airloop.model.profile import numeric_profile
@@ -334,6 +341,26 @@ def test_bootstrap_over_days_is_wider_when_days_disagree():
     est, day_low, day_high = bootstrap_auc_difference(y, p_new, p_old, samples=200, groups=days)
     assert day_low <= est <= day_high
     assert day_high - day_low > 2 * (row_high - row_low)
+
+
+def test_score_histograms_of_days_sum_to_their_pooled_roc_auc():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 9000)
+    p = 1 / (1 + np.exp(-(rng.normal(0, 1.5, 9000) + 0.8 * y - 1)))
+    days = np.repeat(np.arange(9), 1000)
+    per_day = [score_histogram(y[days == d], p[days == d]) for d in range(9)]
+    pooled = roc_auc_score(y, p)
+    assert histogram_roc_auc(per_day) == pytest.approx(pooled, abs=1e-4)
+    assert live_roc_auc(y, p, days, "pooled") == pytest.approx(pooled)
+    assert live_roc_auc(y, p, days, "daily") == pytest.approx(daily_roc_auc(y, p, days))
+    # extreme scores keep their ranks (log-odds bins), ties count half, one class has no AUC
+    assert histogram_roc_auc([score_histogram(np.array([0, 1]), np.array([1e-4, 2e-4]))]) == 1.0
+    assert histogram_roc_auc([score_histogram(np.array([0, 1]), np.array([0.5, 0.5]))]) == 0.5
+    assert histogram_roc_auc([score_histogram(np.zeros(5), p[:5])]) is None
+    with pytest.raises(ValueError, match="binned"):
+        histogram_roc_auc([{**per_day[0], "size": 10}])
 
 
 def test_daily_roc_auc_ranks_within_days_only():

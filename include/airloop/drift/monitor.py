@@ -100,27 +100,48 @@ class Performance:
     days: list[str]
     drop: float | None
     alert: bool
+    measure: str = "daily"
+    """How both AUCs were measured (``ModelSpec.live_measure``)."""
 
     def as_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
 
 
 def performance_drift(
-    lake: Lake, version: str, champion_auc: float | None, policy: DriftPolicy
+    lake: Lake, version: str, champion_auc: float | None, policy: DriftPolicy, measure: str = "daily"
 ) -> Performance:
-    """Live ROC AUC of the champion version (rows-weighted mean of its daily live AUCs, from the feedback
-    task's ``monitoring/live_metrics``) against its holdout AUC measured the same way (day by day)."""
-    rows, weighted, days = 0, 0.0, []
+    """``live_performance`` of the champion version over the days it answered, from the feedback task's
+    ``monitoring/live_metrics``."""
+    days = []
     for path in sorted((lake.root / "monitoring" / "live_metrics").glob("ds=*.json")):
         entry = json.loads(path.read_text()).get("by_version", {}).get(str(version))
-        if entry and entry.get("roc_auc") is not None:
-            rows += entry["rows"]
-            weighted += entry["roc_auc"] * entry["rows"]
-            days.append(path.stem[3:])
-    live = weighted / rows if rows else None
+        if entry:
+            days.append((path.stem[3:], entry))
+    return live_performance(days, champion_auc, policy, measure)
+
+
+def live_performance(
+    days: list[tuple[str, dict[str, Any]]], champion_auc: float | None, policy: DriftPolicy, measure: str
+) -> Performance:
+    """The performance trigger (pure): the champion's live ROC AUC over ``days`` (day, its live metrics:
+    ``feedback.day_metrics``' entry of the version) measured as the use case declares
+    (``ModelSpec.live_measure``) - ``daily``, the rows-weighted mean of the daily AUCs; ``pooled``, the AUC
+    of the days' score histograms summed (days recorded before histograms were kept are left out) - against
+    its holdout AUC measured the same way; an alert when it dropped by more than ``performance_drop`` on at
+    least ``min_labelled_rows`` rows."""
+    from airloop.model.metrics import histogram_roc_auc
+
+    if measure == "pooled":
+        used = [(day, entry) for day, entry in days if entry.get("scores")]
+        live = histogram_roc_auc(entry["scores"] for _, entry in used)
+    else:
+        used = [(day, entry) for day, entry in days if entry.get("roc_auc") is not None]
+        total = sum(entry["rows"] for _, entry in used)
+        live = sum(entry["roc_auc"] * entry["rows"] for _, entry in used) / total if total else None
+    rows = sum(entry["rows"] for _, entry in used)
     drop = None if live is None or champion_auc is None else champion_auc - live
     alert = drop is not None and rows >= policy.min_labelled_rows and drop > policy.performance_drop
-    return Performance(champion_auc, live, rows, days, drop, alert)
+    return Performance(champion_auc, live, rows, [day for day, _ in used], drop, alert, measure)
 
 
 @dataclass(frozen=True)
@@ -242,8 +263,8 @@ def decide(
 @dataclass(frozen=True)
 class Champion:
     """What a drift check compares live traffic with: the champion version's reference profile, its
-    holdout ROC AUC (day by day, as live AUC is measured), the first day it did not train on and the rows
-    it was fit on."""
+    holdout ROC AUC (measured as live AUC is: ``ModelSpec.live_measure``), the first day it did not train
+    on and the rows it was fit on."""
 
     version: str
     profile: dict
@@ -251,6 +272,11 @@ class Champion:
     run_id: str
     data_end: date | None
     fit_rows: int | None
+
+
+def live_measure(use_case: UseCase) -> str:
+    """The use case's declared live measure (``ModelSpec.live_measure``; ``daily`` without a model)."""
+    return use_case.model.live_measure if use_case.model is not None else "daily"
 
 
 def champion_reference(settings: Settings, use_case: UseCase) -> Champion:
@@ -265,9 +291,14 @@ def champion_reference(settings: Settings, use_case: UseCase) -> Champion:
         raise LookupError(f"no champion of {use_case.model_name}: nothing to compare live traffic with")
     mv = registry.version(version)
     path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="reference_profile.json")
-    # live AUC is measured day by day: compared with the holdout's measured alike (versions registered
-    # before that tag: the pooled holdout AUC, which ranks days against each other and so reads higher)
-    auc = mv.tags.get("airloop.holdout_daily_roc_auc") or mv.tags.get("airloop.holdout_roc_auc")
+    # live AUC is compared with the holdout's measured alike (ModelSpec.live_measure); day by day, versions
+    # registered before that tag fall back to the pooled holdout AUC (which ranks days against each other)
+    pooled = mv.tags.get("airloop.holdout_roc_auc")
+    auc = (
+        pooled
+        if live_measure(use_case) == "pooled"
+        else mv.tags.get("airloop.holdout_daily_roc_auc") or pooled
+    )
     fit_rows = mlflow.MlflowClient().get_run(mv.run_id).data.tags.get("airloop.fit_rows")
     return Champion(
         version,
@@ -352,7 +383,7 @@ def check_window(
     engine = DriftEngine.from_profile(champion.profile, policy.features, policy.ignore, policy.prediction)
     scanned, span_hours = scan_window(engine, live_store(settings), window, version, use_case)
     results = engine.evaluate(policy, span_hours=span_hours)
-    performance = performance_drift(lake, version, champion.holdout_auc, policy)
+    performance = performance_drift(lake, version, champion.holdout_auc, policy, live_measure(use_case))
     fresh = new_data(lake, use_case, champion.data_end, champion.fit_rows)
     decision = decide(
         results,

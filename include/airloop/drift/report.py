@@ -125,6 +125,8 @@ def render_html(summary: dict[str, Any]) -> str:
     features = sorted(summary["features"], key=lambda f: (_ORDER.get(f["status"], 9), -(f["psi"] or 0)))
     decision = summary["decision"]
     perf = summary["performance"]
+    measure = html.escape(perf.get("measure", "daily"))  # how live and holdout AUC were measured
+    new_data = _new_data_note(summary.get("new_data"), summary["policy"])
     head = [
         "feature",
         "kind",
@@ -179,8 +181,8 @@ Policy: {html.escape(summary["policy"]["correction"])} at alpha {summary["policy
 min rows {summary["policy"]["min_rows"]},
 cooldown {summary["policy"]["cooldown_hours"]} h.</p>
 <h2>Decision: {html.escape(decision["status"])}</h2><p>{html.escape(decision["reason"])}</p>
-<p>Performance: champion holdout ROC AUC {_fmt(perf["champion_auc"])}, live {_fmt(perf["live_auc"])}
-({perf["labelled_rows"]} labelled rows).{_new_data_note(summary.get("new_data"), summary["policy"])}</p>
+<p>Performance ({measure}): champion holdout ROC AUC {_fmt(perf["champion_auc"])}, live
+{_fmt(perf["live_auc"])} ({perf["labelled_rows"]} labelled rows).{new_data}</p>
 <h2>Features</h2><p>Click a column to sort.{_shared_note(summary.get("shared") or {})}</p>
 <table id="features"><thead><tr>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table>
 <h2>Distributions</h2>{"".join(_figure(f) for f in features)}

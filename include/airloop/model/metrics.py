@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
@@ -32,6 +35,61 @@ def daily_roc_auc(y: np.ndarray, p: np.ndarray, days: np.ndarray) -> float | Non
             total += len(day)
             weighted += float(roc_auc_score(day["y"], day["p"])) * len(day)
     return weighted / total if total else None
+
+
+SCORE_BINS = 4000
+"""Bins of a score histogram: equal widths in log-odds over [-``SCORE_SPAN``, ``SCORE_SPAN``] (0.005 log-odds:
+~0.001 of probability around 0.3), so the extremes keep their ranks as the middle does."""
+SCORE_SPAN = 10.0
+
+
+def score_histogram(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
+    """The class-conditional counts of the scores ``p`` in ``SCORE_BINS`` log-odds bins, sparse (the
+    occupied bins only; JSON-ready): ``{"size", "span", "index", "negatives", "positives"}``. Histograms of
+    any days sum, and ``histogram_roc_auc`` of the sum is the ROC AUC of their rows pooled, with no row kept
+    (scores in one bin count as tied)."""
+    y = np.asarray(y).astype(bool)
+    q = np.clip(np.asarray(p, dtype=float), 1e-12, 1 - 1e-12)
+    logit = np.log(q) - np.log1p(-q)
+    position = (logit + SCORE_SPAN) / (2 * SCORE_SPAN) * SCORE_BINS
+    which = np.clip(position.astype(np.int64), 0, SCORE_BINS - 1)
+    negatives = np.bincount(which[~y], minlength=SCORE_BINS)
+    positives = np.bincount(which[y], minlength=SCORE_BINS)
+    index = np.flatnonzero(negatives + positives)
+    return {
+        "size": SCORE_BINS,
+        "span": SCORE_SPAN,
+        "index": index.tolist(),
+        "negatives": negatives[index].tolist(),
+        "positives": positives[index].tolist(),
+    }
+
+
+def histogram_roc_auc(histograms: Iterable[dict[str, Any]]) -> float | None:
+    """ROC AUC of the rows of ``histograms`` (``score_histogram``'s) pooled: the chance that a positive
+    outscores a negative, a tie counting half (None: no positive or no negative). Histograms binned other
+    than ``SCORE_BINS``/``SCORE_SPAN`` are refused."""
+    negatives = np.zeros(SCORE_BINS, dtype=np.float64)
+    positives = np.zeros(SCORE_BINS, dtype=np.float64)
+    for h in histograms:
+        if h["size"] != SCORE_BINS or h["span"] != SCORE_SPAN:
+            raise ValueError(f"score histogram binned {h['size']}/{h['span']}, not {SCORE_BINS}/{SCORE_SPAN}")
+        np.add.at(negatives, h["index"], h["negatives"])
+        np.add.at(positives, h["index"], h["positives"])
+    n, m = negatives.sum(), positives.sum()
+    if n == 0 or m == 0:
+        return None
+    below = np.cumsum(negatives) - negatives  # negatives in lower bins
+    return float((positives * (below + negatives / 2)).sum() / (n * m))
+
+
+def live_roc_auc(y: np.ndarray, p: np.ndarray, days: np.ndarray, measure: str) -> float | None:
+    """Live ROC AUC as the use case declares it (``ModelSpec.live_measure``): ``daily`` (``daily_roc_auc``)
+    or ``pooled`` (the rows' ROC AUC, all days ranked together; None with a single class)."""
+    if measure == "daily":
+        return daily_roc_auc(y, p, days)
+    y = np.asarray(y)
+    return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None
 
 
 def calibration(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:

@@ -160,6 +160,10 @@ MODEL = ModelSpec(
     },
     min_auc=0.7,
     tolerance=0.01,
+    # The label is absolute (demand above 5 GW): which days peak - a cold snap's, a heatwave's - is most of
+    # the question, and a day's own ranking of its 48 half-hours does not see it (the year-long replay,
+    # session 27: pooled, every all-history policy beats the static champion every month; day by day none).
+    live_measure="pooled",
     # Every recent-history statistic of the half-hour set low (3.6 GW, never high) or high (5.8 GW, always
     # high): values inside the range the data has, consistent across windows; the weather is left as it is.
     obvious_low_risk={
