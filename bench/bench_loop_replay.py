@@ -735,7 +735,7 @@ def prepare(use_case_name: str) -> Any:
     """A bench process's set-up: logging (the library's chatty loggers quieted), the use case's bench
     state as ``AIRLOOP_HOME``, torch on every core; returns the declared use case."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
-    for noisy in ("airloop.model.train", "feast", "great_expectations", "mlflow", "alembic"):
+    for noisy in ("airloop.model.train", "feast", "great_expectations", "mlflow", "alembic", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ["AIRLOOP_HOME"] = str(bench_home(use_case_name))
     import warnings
