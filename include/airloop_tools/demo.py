@@ -29,6 +29,7 @@ from typing import Any
 
 from airloop.intervals import day_range
 from airloop.lake import Lake
+from airloop.usecase import UseCase
 
 logger = logging.getLogger(__name__)
 
@@ -300,29 +301,29 @@ def run_loop(plan: DemoPlan, fresh: bool = True) -> int:
     return 0
 
 
-def _live_accuracy(lake: Lake, first: date, days: int) -> dict[str, dict[str, float]]:
-    """Live accuracy / ROC AUC per model version over ``days`` days (rows-weighted)."""
-    totals: dict[str, dict[str, float]] = {}
+def _live_accuracy(lake: Lake, use_case: UseCase, first: date, days: int) -> dict[str, dict[str, Any]]:
+    """Live accuracy (rows-weighted) and ROC AUC per model version over ``days`` days, the AUC measured as
+    the use case declares (``ModelSpec.live_measure``, through the performance trigger's own function)."""
+    from airloop.drift.monitor import live_measure, live_performance
+
+    entries: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     for d in day_range(first, first + timedelta(days=days - 1)):
         path = lake.root / "monitoring" / "live_metrics" / f"ds={d.isoformat()}.json"
-        if not path.exists():
-            continue
-        for version, m in json.loads(path.read_text())["by_version"].items():
-            t = totals.setdefault(version, {"rows": 0, "accuracy": 0.0, "roc_auc": 0.0, "auc_rows": 0})
-            t["rows"] += m["rows"]
-            t["accuracy"] += m["accuracy"] * m["rows"]
-            if m["roc_auc"] is not None:
-                t["roc_auc"] += m["roc_auc"] * m["rows"]
-                t["auc_rows"] += m["rows"]
-    return {
-        v: {
-            "rows": t["rows"],
-            "accuracy": t["accuracy"] / t["rows"],
-            "roc_auc": t["roc_auc"] / t["auc_rows"] if t["auc_rows"] else float("nan"),
-        }
-        for v, t in totals.items()
-        if t["rows"]
-    }
+        if path.exists():
+            for version, m in json.loads(path.read_text())["by_version"].items():
+                entries.setdefault(version, []).append((d.isoformat(), m))
+    result = {}
+    for version, days_of in entries.items():
+        rows = sum(m["rows"] for _, m in days_of)
+        if rows:
+            auc = live_performance(days_of, None, use_case.drift, live_measure(use_case)).live_auc
+            result[version] = {
+                "rows": rows,
+                "accuracy": sum(m["accuracy"] * m["rows"] for _, m in days_of) / rows,
+                "roc_auc": float("nan") if auc is None else auc,
+                "measure": live_measure(use_case),
+            }
+    return result
 
 
 def _shadow_live(lake: Lake, first: date, days: int) -> list[dict[str, Any]]:
@@ -435,13 +436,13 @@ def print_summary(
             if promoted
             else f"Serving: the gate kept v{served['version']}; the service still reports it (no swap needed)"
         )
-    before = _live_accuracy(lake, plan.live_first, plan.live_days)
-    after = _live_accuracy(lake, plan.after_first, plan.after_days)
+    before = _live_accuracy(lake, use_case, plan.live_first, plan.live_days)
+    after = _live_accuracy(lake, use_case, plan.after_first, plan.after_days)
     for label, acc in (("before", before), ("after", after)):
         for version, m in sorted(acc.items()):
             out(
                 f"Live accuracy {label} the retrain (v{version}): {m['accuracy']:.3f}, "
-                f"ROC AUC {m['roc_auc']:.3f} on {m['rows']:,} events with outcomes"
+                f"ROC AUC {m['roc_auc']:.3f} ({m['measure']}) on {m['rows']:,} events with outcomes"
             )
     for pair in _shadow_live(lake, plan.after_first, plan.after_days):
         out(
