@@ -315,12 +315,9 @@ class Replay:
         ]
 
     def auc(self, model: Fitted, where: slice) -> float | None:
-        from sklearn.metrics import roc_auc_score
+        from airloop.model.metrics import roc_auc_or_none
 
-        y = self.y[where]
-        if len(y) == 0 or y.min() == y.max():
-            return None
-        return float(roc_auc_score(y, self.trainer.scores(model, where)))
+        return roc_auc_or_none(self.y[where], self.trainer.scores(model, where))
 
     def live_auc(self, model: Fitted, where: slice) -> float | None:
         """ROC AUC as the use case measures live AUC (``metrics.live_roc_auc``): the performance trigger's
@@ -481,7 +478,7 @@ class DriftLoop:
     def check(self, day: date, state: Serving) -> str | None:
         from airloop.drift.engine import SCORE_COLUMN, DriftEngine
         from airloop.drift.monitor import NewData, Window, decide, live_performance
-        from airloop.model.metrics import score_histogram
+        from airloop.feedback import live_entry
 
         replay, policy, champion = self.replay, self.policy, state.champion
         window = replay.trainer.span(self.after, day)
@@ -503,16 +500,14 @@ class DriftLoop:
         span = (stamps.max() - stamps.min()).total_seconds() / 3600
         results = engine.evaluate(policy, span_hours=span)
         # the champion's live metrics per served day (live_feedback's), measured as declared
-        days = []
-        for where, model in state.served_by:
-            if model is champion and where.stop > where.start:
-                entry: dict[str, Any] = {
-                    "rows": where.stop - where.start,
-                    "roc_auc": replay.auc(model, where),
-                }
-                if replay.measure == "pooled":
-                    entry["scores"] = score_histogram(replay.y[where], replay.trainer.scores(model, where))
-                days.append((str(replay.rows["day"].iloc[where.start]), entry))
+        days = [
+            (
+                str(replay.rows["day"].iloc[where.start]),
+                live_entry(replay.y[where], replay.trainer.scores(model, where)),
+            )
+            for where, model in state.served_by
+            if model is champion and where.stop > where.start
+        ]
         performance = live_performance(days, state.champion_auc, policy, replay.measure)
         until = stamps.max().to_pydatetime()
         # the events a retrain now would add: since the champion's data end or the last triggered
@@ -567,7 +562,9 @@ def report(replay: Replay, outcomes: list[Outcome], machine: str) -> dict[str, A
         table.append(
             {
                 "policy": o.name,
-                # the declared measure (ModelSpec.live_measure): what the targets are judged on
+                # the declared measure (ModelSpec.live_measure): what the targets on months are judged on
+                # (a retrain's next days are compared pooled, paired on the same rows, as the gate and the
+                # shadow judge compare two versions)
                 "measure": replay.measure,
                 "months": both[replay.measure],
                 "mean_monthly_auc": float(np.mean(list(both[replay.measure].values()))),

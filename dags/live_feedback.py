@@ -3,8 +3,9 @@
 
 Scheduled on the `airloop_validated_zone` Asset: once ingestion lands a day's actual outcomes, the
 predictions the service logged for that day's events are joined to them by the event key, and live accuracy
-and ROC AUC per model version are written to `lake/monitoring/live_metrics/ds=DAY.json` (read by the
-drift monitor as performance drift).
+and ROC AUC per model version (with its score histogram, for a use case that measures live AUC pooled over
+days) are written to `lake/monitoring/live_metrics/ds=DAY.json` (read by the drift monitor as performance
+drift).
 
 Shadow evaluation: rows a `shadow` version also scored give both versions' metrics on the same events;
 `judge_shadow` pools them and promotes the shadow when it is better with confidence, retires it when the

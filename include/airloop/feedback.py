@@ -38,19 +38,27 @@ def joined_outcomes(served: pd.DataFrame, outcomes: pd.DataFrame, use_case: UseC
 
 
 def _version_metrics(y: np.ndarray, p: np.ndarray, label: np.ndarray) -> dict[str, Any]:
-    """One version's metrics on its rows of a day; ``scores``: the class-conditional score histogram, from
-    which a window's pooled ROC AUC is computed (``ModelSpec.live_measure`` pooled)."""
-    from sklearn.metrics import roc_auc_score
-
-    from airloop.model.metrics import score_histogram
+    from airloop.model.metrics import roc_auc_or_none
 
     return {
         "rows": int(len(y)),
         "accuracy": float(np.mean(label == y)),
-        "roc_auc": float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None,
+        "roc_auc": roc_auc_or_none(y, p),
         "positive_rate": float(y.mean()),
-        "scores": score_histogram(y, p),
     }
+
+
+def live_entry(y: np.ndarray, p: np.ndarray, label: np.ndarray | None = None) -> dict[str, Any]:
+    """The live metrics of the version that answered, on its rows of a day: ``_version_metrics`` (accuracy
+    when the decision labels are given) and ``scores``, the class-conditional score histogram from which a
+    window's pooled ROC AUC is computed (``ModelSpec.live_measure`` pooled; ``drift.monitor``)."""
+    from airloop.model.metrics import roc_auc_or_none, score_histogram
+
+    if label is not None:
+        entry = _version_metrics(y, p, label)
+    else:
+        entry = {"rows": int(len(y)), "roc_auc": roc_auc_or_none(y, p), "positive_rate": float(y.mean())}
+    return {**entry, "scores": score_histogram(y, p)}
 
 
 def day_metrics(served: pd.DataFrame, outcomes: pd.DataFrame, use_case: UseCase) -> dict[str, Any]:
@@ -65,7 +73,7 @@ def _metrics(served: pd.DataFrame, joined: pd.DataFrame, use_case: UseCase) -> d
     result: dict[str, Any] = {"served": int(len(latest)), "with_outcome": int(len(joined)), "by_version": {}}
     for version, part in joined.groupby("model_version"):
         y = part["y"].to_numpy()
-        result["by_version"][str(version)] = _version_metrics(
+        result["by_version"][str(version)] = live_entry(
             y, part["probability"].to_numpy(), part["label"].to_numpy()
         )
     shadowed = shadow_rows(joined)
@@ -159,13 +167,5 @@ def without_histograms(metrics: dict[str, Any]) -> dict[str, Any]:
     """A day's live metrics without the versions' score histograms (for logs and task results; the
     file keeps them)."""
 
-    def strip(entry: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in entry.items() if k != "scores"}
-
-    out = {**metrics, "by_version": {v: strip(m) for v, m in metrics["by_version"].items()}}
-    if "shadow" in metrics:
-        out["shadow"] = [
-            {**pair, **{side: strip(pair[side]) for side in ("champion_metrics", "shadow_metrics")}}
-            for pair in metrics["shadow"]
-        ]
-    return out
+    strip = {v: {k: x for k, x in m.items() if k != "scores"} for v, m in metrics["by_version"].items()}
+    return {**metrics, "by_version": strip}

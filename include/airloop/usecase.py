@@ -342,12 +342,13 @@ class ModelSpec(BaseModel):
     False registers the early-stopped network, whose data ends ``validation_fraction`` before the holdout."""
     hyperparameters: dict[str, float | int] = {}
     live_measure: Literal["daily", "pooled"] = "daily"
-    """How live ROC AUC is measured (``live_feedback``, the performance trigger and its holdout reference,
-    the replay bench): ``daily`` ranks each day's events among themselves and averages the days (weighted
-    by their rows) - for a label relative to its day, whose traffic never asks to rank one day's events
-    against another's (a stormy day's flights against a calm day's); ``pooled`` ranks all of a window's
-    events together - for an absolute label, where which days are positive is most of the question (peak
-    demand: a cold snap's half-hours against a mild day's)."""
+    """How live ROC AUC is measured (the performance trigger and its holdout reference, the demo summary,
+    the replay bench; ``live_feedback`` records what both need): ``daily`` ranks each day's events among
+    themselves and averages the days (weighted by their rows) - for a label relative to its day, whose
+    traffic never asks to rank one day's events against another's (a stormy day's flights against a calm
+    day's); ``pooled`` ranks all of a window's events together - for an absolute label, where which days
+    are positive is most of the question (peak demand: a cold snap's half-hours against a mild day's).
+    Two versions compared on the same rows (the gate, the shadow judge) are compared pooled either way."""
     min_auc: float = 0.6
     """A challenger below this holdout ROC AUC is never promoted."""
     tolerance: float = 0.01

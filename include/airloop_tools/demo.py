@@ -25,11 +25,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airloop.intervals import day_range
 from airloop.lake import Lake
-from airloop.usecase import UseCase
+
+if TYPE_CHECKING:
+    from airloop.usecase import UseCase
 
 logger = logging.getLogger(__name__)
 

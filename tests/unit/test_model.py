@@ -358,6 +358,9 @@ def test_score_histograms_of_days_sum_to_their_pooled_roc_auc():
     # extreme scores keep their ranks (log-odds bins), ties count half, one class has no AUC
     assert histogram_roc_auc([score_histogram(np.array([0, 1]), np.array([1e-4, 2e-4]))]) == 1.0
     assert histogram_roc_auc([score_histogram(np.array([0, 1]), np.array([0.5, 0.5]))]) == 0.5
+    assert histogram_roc_auc([score_histogram(np.array([1, 0]), np.array([1 - 1e-6, 1 - 1e-5]))]) == 1.0
+    with pytest.raises(ValueError, match="live measure"):
+        live_roc_auc(y, p, days, "weekly")
     assert histogram_roc_auc([score_histogram(np.zeros(5), p[:5])]) is None
     with pytest.raises(ValueError, match="binned"):
         histogram_roc_auc([{**per_day[0], "size": 10}])
@@ -365,7 +368,7 @@ def test_score_histograms_of_days_sum_to_their_pooled_roc_auc():
 
 def test_daily_roc_auc_ranks_within_days_only():
     """A score that only knows which day is stormy ranks the pooled rows well and each day's not at all:
-    the daily measure (what live monitoring reports) gives it 0.5, pooled ROC AUC much more."""
+    the daily measure (``live_measure`` daily, flights') gives it 0.5, pooled ROC AUC much more."""
     rng = np.random.default_rng(2)
     days = np.repeat(np.arange(6), 500)
     stormy = days % 2 == 0

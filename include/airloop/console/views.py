@@ -379,7 +379,7 @@ class LiveDay:
     """Events served that day (the latest answer per event)."""
     with_outcome: int
     by_version: dict[str, dict[str, Any]]
-    """Model version -> rows, accuracy, roc_auc, positive_rate."""
+    """Model version -> rows, accuracy, roc_auc, positive_rate, scores (the score histogram)."""
     shadow: list[dict[str, Any]]
 
 

@@ -129,9 +129,9 @@ def live_performance(
     of the days' score histograms summed (days recorded before histograms were kept are left out) - against
     its holdout AUC measured the same way; an alert when it dropped by more than ``performance_drop`` on at
     least ``min_labelled_rows`` rows."""
-    from airloop.model.metrics import histogram_roc_auc
+    from airloop.model.metrics import check_measure, histogram_roc_auc
 
-    if measure == "pooled":
+    if check_measure(measure) == "pooled":
         used = [(day, entry) for day, entry in days if entry.get("scores")]
         live = histogram_roc_auc(entry["scores"] for _, entry in used)
     else:
@@ -220,7 +220,8 @@ def decide(
     if performance.alert:
         causes.append(
             f"live ROC AUC {performance.live_auc:.3f} is {performance.drop:.3f} below the champion's "
-            f"holdout {performance.champion_auc:.3f} ({performance.labelled_rows} labelled rows)"
+            f"holdout {performance.champion_auc:.3f} ({performance.labelled_rows} labelled rows, "
+            f"{performance.measure})"
         )
     if not causes:
         silent = [a for a in alerts if a in reported]

@@ -24,10 +24,11 @@ def scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
 
 
 def daily_roc_auc(y: np.ndarray, p: np.ndarray, days: np.ndarray) -> float | None:
-    """ROC AUC as live monitoring measures it: each day's own (days with both outcomes), averaged over the
-    days weighted by their rows (None: no such day). Pooled over days, ROC AUC also ranks one day's events
-    against another's (a stormy day's against a calm one's), which a day's traffic never asks of a model:
-    a champion's live AUC is compared with its holdout AUC measured this way."""
+    """ROC AUC day by day (``ModelSpec.live_measure`` ``daily``; see ``live_roc_auc``): each day's own (days
+    with both outcomes), averaged over the days weighted by their rows (None: no such day). Pooled over
+    days, ROC AUC also ranks one day's events against another's (a stormy day's against a calm one's),
+    which a day's flights never ask of a model: a daily use case's live AUC is compared with its holdout
+    AUC measured this way."""
     frame = pd.DataFrame({"y": np.asarray(y), "p": np.asarray(p), "day": np.asarray(days)})
     total, weighted = 0, 0.0
     for _, day in frame.groupby("day", sort=False):
@@ -37,10 +38,11 @@ def daily_roc_auc(y: np.ndarray, p: np.ndarray, days: np.ndarray) -> float | Non
     return weighted / total if total else None
 
 
-SCORE_BINS = 4000
+SCORE_BINS = 6400
 """Bins of a score histogram: equal widths in log-odds over [-``SCORE_SPAN``, ``SCORE_SPAN``] (0.005 log-odds:
-~0.001 of probability around 0.3), so the extremes keep their ranks as the middle does."""
-SCORE_SPAN = 10.0
+~0.001 of probability around 0.3, ~5% of a probability near 0 or 1), so scores near the extremes keep their
+ranks as the middle does; beyond the span (p < 1.1e-7 or above 1 - 1.1e-7) they tie in the end bins."""
+SCORE_SPAN = 16.0
 
 
 def score_histogram(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
@@ -83,13 +85,28 @@ def histogram_roc_auc(histograms: Iterable[dict[str, Any]]) -> float | None:
     return float((positives * (below + negatives / 2)).sum() / (n * m))
 
 
+def roc_auc_or_none(y: np.ndarray, p: np.ndarray) -> float | None:
+    """ROC AUC of the rows; None with a single class (undefined, not invented)."""
+    y = np.asarray(y)
+    return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None
+
+
+MEASURES = ("daily", "pooled")
+"""The live measures a use case may declare (``ModelSpec.live_measure``)."""
+
+
+def check_measure(measure: str) -> str:
+    if measure not in MEASURES:
+        raise ValueError(f"live measure {measure!r} is not one of {MEASURES}")
+    return measure
+
+
 def live_roc_auc(y: np.ndarray, p: np.ndarray, days: np.ndarray, measure: str) -> float | None:
     """Live ROC AUC as the use case declares it (``ModelSpec.live_measure``): ``daily`` (``daily_roc_auc``)
     or ``pooled`` (the rows' ROC AUC, all days ranked together; None with a single class)."""
-    if measure == "daily":
+    if check_measure(measure) == "daily":
         return daily_roc_auc(y, p, days)
-    y = np.asarray(y)
-    return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None
+    return roc_auc_or_none(y, p)
 
 
 def calibration(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
