@@ -37,28 +37,26 @@ def joined_outcomes(served: pd.DataFrame, outcomes: pd.DataFrame, use_case: UseC
     return joined.rename(columns={use_case.label.name: "y"})
 
 
-def _version_metrics(y: np.ndarray, p: np.ndarray, label: np.ndarray) -> dict[str, Any]:
+def _version_metrics(y: np.ndarray, p: np.ndarray, label: np.ndarray | None) -> dict[str, Any]:
+    """One version's metrics on its rows of a day (accuracy when the decision labels are given)."""
     from airloop.model.metrics import roc_auc_or_none
 
+    accuracy = {} if label is None else {"accuracy": float(np.mean(label == y))}
     return {
         "rows": int(len(y)),
-        "accuracy": float(np.mean(label == y)),
+        **accuracy,
         "roc_auc": roc_auc_or_none(y, p),
         "positive_rate": float(y.mean()),
     }
 
 
 def live_entry(y: np.ndarray, p: np.ndarray, label: np.ndarray | None = None) -> dict[str, Any]:
-    """The live metrics of the version that answered, on its rows of a day: ``_version_metrics`` (accuracy
-    when the decision labels are given) and ``scores``, the class-conditional score histogram from which a
-    window's pooled ROC AUC is computed (``ModelSpec.live_measure`` pooled; ``drift.monitor``)."""
-    from airloop.model.metrics import roc_auc_or_none, score_histogram
+    """The live metrics of the version that answered, on its rows of a day: ``_version_metrics`` and
+    ``scores``, the class-conditional score histogram from which a window's pooled ROC AUC is computed
+    (``ModelSpec.live_measure`` pooled; ``drift.monitor``)."""
+    from airloop.model.metrics import score_histogram
 
-    if label is not None:
-        entry = _version_metrics(y, p, label)
-    else:
-        entry = {"rows": int(len(y)), "roc_auc": roc_auc_or_none(y, p), "positive_rate": float(y.mean())}
-    return {**entry, "scores": score_histogram(y, p)}
+    return {**_version_metrics(y, p, label), "scores": score_histogram(y, p)}
 
 
 def day_metrics(served: pd.DataFrame, outcomes: pd.DataFrame, use_case: UseCase) -> dict[str, Any]:
