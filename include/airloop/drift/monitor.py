@@ -131,14 +131,13 @@ def live_performance(
     least ``min_labelled_rows`` rows."""
     from airloop.model.metrics import check_measure, histogram_roc_auc
 
-    if check_measure(measure) == "pooled":
-        used = [(day, entry) for day, entry in days if entry.get("scores")]
+    pooled = check_measure(measure) == "pooled"
+    used = [(d, e) for d, e in days if (e.get("scores") if pooled else e.get("roc_auc") is not None)]
+    rows = sum(entry["rows"] for _, entry in used)
+    if pooled:
         live = histogram_roc_auc(entry["scores"] for _, entry in used)
     else:
-        used = [(day, entry) for day, entry in days if entry.get("roc_auc") is not None]
-        total = sum(entry["rows"] for _, entry in used)
-        live = sum(entry["roc_auc"] * entry["rows"] for _, entry in used) / total if total else None
-    rows = sum(entry["rows"] for _, entry in used)
+        live = sum(entry["roc_auc"] * entry["rows"] for _, entry in used) / rows if rows else None
     drop = None if live is None or champion_auc is None else champion_auc - live
     alert = drop is not None and rows >= policy.min_labelled_rows and drop > policy.performance_drop
     return Performance(champion_auc, live, rows, [day for day, _ in used], drop, alert, measure)
